@@ -1,0 +1,1 @@
+//! The can format (placeholder until the writer lands).
