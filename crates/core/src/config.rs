@@ -209,9 +209,8 @@ fn override_value(text: &str) -> toml::Value {
 }
 
 fn set_key(table: &mut toml::Table, section: &str, key: &str, value: toml::Value) {
-    let entry = table
-        .entry(section.to_string())
-        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let entry =
+        table.entry(section.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
     if let toml::Value::Table(t) = entry {
         t.insert(key.to_string(), value);
     }

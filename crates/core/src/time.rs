@@ -123,7 +123,10 @@ fn parse_epoch(t: &str, original: &str) -> Result<Option<Timestamp>, TimeError> 
         None => (body, ""),
     };
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || !digits(whole) || !digits(frac) || (body.contains('.') && frac.is_empty())
+    if whole.is_empty()
+        || !digits(whole)
+        || !digits(frac)
+        || (body.contains('.') && frac.is_empty())
     {
         return Ok(None);
     }
@@ -268,7 +271,10 @@ mod tests {
 
     #[test]
     fn fractional_epoch_is_exact() {
-        assert_eq!(Timestamp::parse("1262304011.000001").unwrap().nanos(), 1_262_304_011_000_001_000);
+        assert_eq!(
+            Timestamp::parse("1262304011.000001").unwrap().nanos(),
+            1_262_304_011_000_001_000
+        );
         assert_eq!(Timestamp::parse("1.123456789123").unwrap().nanos(), 1_123_456_789);
         assert_eq!(Timestamp::parse("-1.5").unwrap().nanos(), -1_500_000_000);
         assert_eq!(
@@ -291,7 +297,10 @@ mod tests {
     fn prints_rfc3339_with_needed_precision() {
         assert_eq!(Timestamp(1_262_304_011_000_000_000).to_rfc3339(), "2010-01-01T00:00:11Z");
         assert_eq!(Timestamp(1_262_304_011_500_000_000).to_rfc3339(), "2010-01-01T00:00:11.500Z");
-        assert_eq!(Timestamp(1_262_304_011_000_000_001).to_rfc3339(), "2010-01-01T00:00:11.000000001Z");
+        assert_eq!(
+            Timestamp(1_262_304_011_000_000_001).to_rfc3339(),
+            "2010-01-01T00:00:11.000000001Z"
+        );
     }
 
     #[test]

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 /// The repository root (the workspace folder).
 pub fn repo_root() -> PathBuf {
     // testkit lives at crates/testkit; its manifest dir is fixed at compile time.
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|_| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-    })
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
 }
 
 /// `../shared/data/<kind>` when present; otherwise prints a notice and returns `None`.

@@ -1,1 +1,31 @@
-fn main() {}
+//! `vantage`: the command line. Parses, calls one library function per verb, prints, and
+//! maps errors to the exit codes of DESIGN.md's Conventions. No logic of its own.
+
+mod cli;
+mod commands;
+mod context;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // --help and --version land here too; clap's code for bad usage is 2, our "busy".
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
+    context::init_logging(cli.global.verbose, cli.global.quiet);
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if context::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(context::exit_code(&e).code())
+        }
+    }
+}

@@ -480,7 +480,10 @@ impl vantage_core::HasExit for QuarantineError {
 }
 
 /// The quarantine log of a kind (or all), oldest first.
-pub fn quarantined(db: &mut dyn Sql, kind: Option<&str>) -> Result<Vec<Quarantined>, WarehouseError> {
+pub fn quarantined(
+    db: &mut dyn Sql,
+    kind: Option<&str>,
+) -> Result<Vec<Quarantined>, WarehouseError> {
     let rows = db.query(
         "SELECT kind, original_path, stored_path, reason, message FROM catalog_quarantine
          WHERE CAST(? AS TEXT) IS NULL OR kind = ? ORDER BY id",

@@ -67,7 +67,11 @@ pub(crate) fn rewrite_placeholders(sql: &str) -> String {
 }
 
 impl ToSql for Value {
-    fn to_sql(&self, ty: &Type, out: &mut postgres::types::private::BytesMut) -> Result<IsNull, BoxError> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut postgres::types::private::BytesMut,
+    ) -> Result<IsNull, BoxError> {
         let mismatch = || -> BoxError { format!("cannot store {self:?} in a {ty} column").into() };
         match self {
             Value::Null => return Ok(IsNull::Yes),

@@ -68,18 +68,28 @@ fn from_ref(v: ValueRef<'_>) -> Value {
     }
 }
 
-pub(crate) fn execute(conn: &Connection, sql: &str, params: &[Value]) -> Result<u64, WarehouseError> {
+pub(crate) fn execute(
+    conn: &Connection,
+    sql: &str,
+    params: &[Value],
+) -> Result<u64, WarehouseError> {
     let mut stmt = conn.prepare_cached(sql).map_err(|e| statement_error(sql, e))?;
-    let n = stmt.execute(rusqlite::params_from_iter(params)).map_err(|e| statement_error(sql, e))?;
+    let n =
+        stmt.execute(rusqlite::params_from_iter(params)).map_err(|e| statement_error(sql, e))?;
     Ok(n as u64)
 }
 
-pub(crate) fn query(conn: &Connection, sql: &str, params: &[Value]) -> Result<Rows, WarehouseError> {
+pub(crate) fn query(
+    conn: &Connection,
+    sql: &str,
+    params: &[Value],
+) -> Result<Rows, WarehouseError> {
     let mut stmt = conn.prepare_cached(sql).map_err(|e| statement_error(sql, e))?;
     let columns: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
     let width = columns.len();
     let mut rows = Vec::new();
-    let mut it = stmt.query(rusqlite::params_from_iter(params)).map_err(|e| statement_error(sql, e))?;
+    let mut it =
+        stmt.query(rusqlite::params_from_iter(params)).map_err(|e| statement_error(sql, e))?;
     while let Some(row) = it.next().map_err(|e| statement_error(sql, e))? {
         let mut out = Vec::with_capacity(width);
         for i in 0..width {
@@ -123,9 +133,9 @@ pub(crate) fn bulk_insert(
             }
         }
         let params = chunk.iter().flatten();
-        written +=
-            stmt.execute(rusqlite::params_from_iter(params)).map_err(|e| statement_error(&sql, e))?
-                as u64;
+        written += stmt
+            .execute(rusqlite::params_from_iter(params))
+            .map_err(|e| statement_error(&sql, e))? as u64;
     }
     Ok(written)
 }

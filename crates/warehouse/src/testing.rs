@@ -20,12 +20,17 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl ScratchPostgres {
     /// A fresh schema in the database `VANTAGE_TEST_PG` names; `None` (with a printed
-    /// notice) when it is unset. Panics when it is set but unusable: a test that
+    /// notice) when it is unset, unless `VANTAGE_REQUIRE_PG` is set. Panics when it is set but unusable: a test that
     /// silently skips a backend it was asked to run proves nothing.
     pub fn new() -> Option<ScratchPostgres> {
         let base = match std::env::var("VANTAGE_TEST_PG") {
             Ok(url) if !url.is_empty() => url,
             _ => {
+                // CI sets VANTAGE_REQUIRE_PG so that a missing server fails loudly
+                // instead of passing as a skip.
+                if std::env::var_os("VANTAGE_REQUIRE_PG").is_some() {
+                    panic!("VANTAGE_REQUIRE_PG is set but VANTAGE_TEST_PG is not");
+                }
                 eprintln!("notice: VANTAGE_TEST_PG is unset; PostgreSQL test skipped");
                 return None;
             }

@@ -130,7 +130,9 @@ impl Warehouse {
                 let mut tx = Tx { inner: TxInner::Postgres(tx) };
                 let out = f(&mut tx)?;
                 match tx.inner {
-                    TxInner::Postgres(t) => t.commit().map_err(|e| pg::statement_error("COMMIT", e))?,
+                    TxInner::Postgres(t) => {
+                        t.commit().map_err(|e| pg::statement_error("COMMIT", e))?
+                    }
                     TxInner::Sqlite(_) => unreachable!("postgres connection gave a postgres tx"),
                 }
                 Ok(out)

@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use vantage_core::{Bucket, DataDir};
-use vantage_warehouse::catalog::{self, Arrival, ArrivalState, PartitionState, QuarantineMode, Recorded};
+use vantage_warehouse::catalog::{
+    self, Arrival, ArrivalState, PartitionState, QuarantineMode, Recorded,
+};
 use vantage_warehouse::testing::ScratchPostgres;
 use vantage_warehouse::{Lock, LockError, Migration, Rows, Sql, Value, Warehouse, WarehouseError};
 
@@ -65,9 +67,19 @@ const DEMO: &[Migration] = &[Migration {
 fn tricky_rows() -> Vec<Vec<Value>> {
     vec![
         vec![Value::Int(i64::MAX), Value::Real(0.1), "plain".into(), Value::Blob(vec![0, 1, 255])],
-        vec![Value::Int(i64::MIN), Value::Real(-1e300), "tab\there\nnewline\\back".into(), Value::Blob(vec![])],
+        vec![
+            Value::Int(i64::MIN),
+            Value::Real(-1e300),
+            "tab\there\nnewline\\back".into(),
+            Value::Blob(vec![]),
+        ],
         vec![Value::Null, Value::Null, Value::Null, Value::Null],
-        vec![Value::Int(0), Value::Real(1.5), "ünïcode ✓ 'quote' \"dq\" ?".into(), Value::Blob(b"\\x00".to_vec())],
+        vec![
+            Value::Int(0),
+            Value::Real(1.5),
+            "ünïcode ✓ 'quote' \"dq\" ?".into(),
+            Value::Blob(b"\\x00".to_vec()),
+        ],
     ]
 }
 
@@ -83,7 +95,8 @@ fn values_round_trip(f: &mut Fixture) {
     let got = select_demo(&mut f.wh);
     assert_eq!(got.columns, ["i", "r", "t", "b"]);
     assert_eq!(got.rows, tricky_rows());
-    let n = f.wh.query_i64("SELECT COUNT(*) FROM demo_values WHERE t = ?", &["plain".into()]).unwrap();
+    let n =
+        f.wh.query_i64("SELECT COUNT(*) FROM demo_values WHERE t = ?", &["plain".into()]).unwrap();
     assert_eq!(n, Some(1));
 }
 
@@ -92,9 +105,15 @@ fn bulk_insert_matches_row_inserts(f: &mut Fixture) {
     let mut rows = tricky_rows();
     // Enough rows to cross the multi-row statement and COPY buffer sizes.
     for i in 0..5000i64 {
-        rows.push(vec![i.into(), (i as f64 / 7.0).into(), format!("row {i}").into(), vec![i as u8].into()]);
+        rows.push(vec![
+            i.into(),
+            (i as f64 / 7.0).into(),
+            format!("row {i}").into(),
+            vec![i as u8].into(),
+        ]);
     }
-    let n = f.wh.transaction(|tx| tx.bulk_insert("demo_values", &["i", "r", "t", "b"], &rows)).unwrap();
+    let n =
+        f.wh.transaction(|tx| tx.bulk_insert("demo_values", &["i", "r", "t", "b"], &rows)).unwrap();
     assert_eq!(n, rows.len() as u64);
     assert_eq!(select_demo(&mut f.wh).rows, rows);
     let mismatched = vec![vec![Value::Int(1)]];
@@ -123,16 +142,32 @@ fn transactions_commit_or_roll_back(f: &mut Fixture) {
 fn migrations_apply_once(f: &mut Fixture) {
     f.wh.migrate("demo", DEMO).unwrap();
     f.wh.migrate("demo", DEMO).unwrap();
-    let more = [DEMO[0], Migration { version: 2, name: "column", sql: "ALTER TABLE demo_values ADD COLUMN extra TEXT" }];
+    let more = [
+        DEMO[0],
+        Migration {
+            version: 2,
+            name: "column",
+            sql: "ALTER TABLE demo_values ADD COLUMN extra TEXT",
+        },
+    ];
     f.wh.migrate("demo", &more).unwrap();
     f.wh.migrate("demo", &more).unwrap();
-    let n = f.wh.query_i64("SELECT COUNT(*) FROM catalog_migrations WHERE owner = 'demo'", &[]).unwrap();
+    let n =
+        f.wh.query_i64("SELECT COUNT(*) FROM catalog_migrations WHERE owner = 'demo'", &[])
+            .unwrap();
     assert_eq!(n, Some(2));
     f.wh.execute("INSERT INTO demo_values (extra) VALUES ('x')", &[]).unwrap();
 }
 
 fn newer_schema_is_refused(f: &mut Fixture) {
-    let more = [DEMO[0], Migration { version: 2, name: "column", sql: "ALTER TABLE demo_values ADD COLUMN extra TEXT" }];
+    let more = [
+        DEMO[0],
+        Migration {
+            version: 2,
+            name: "column",
+            sql: "ALTER TABLE demo_values ADD COLUMN extra TEXT",
+        },
+    ];
     f.wh.migrate("demo", &more).unwrap();
     let e = f.wh.migrate("demo", DEMO).unwrap_err();
     assert!(matches!(e, WarehouseError::TooNew { found: 2, known: 1, .. }), "{e}");
@@ -140,7 +175,14 @@ fn newer_schema_is_refused(f: &mut Fixture) {
 }
 
 fn arrival<'a>(path: &'a str, sha: &'a str) -> Arrival<'a> {
-    Arrival { kind: "reports", path, sha256: sha, size: 10, bucket: Bucket::parse("2016-05-03").ok(), state: ArrivalState::Received }
+    Arrival {
+        kind: "reports",
+        path,
+        sha256: sha,
+        size: 10,
+        bucket: Bucket::parse("2016-05-03").ok(),
+        state: ArrivalState::Received,
+    }
 }
 
 fn arrivals_detect_duplicates(f: &mut Fixture) {
@@ -152,9 +194,15 @@ fn arrivals_detect_duplicates(f: &mut Fixture) {
     // The same content for another kind is not a duplicate.
     let other = Arrival { kind: "passive", ..arrival("c", "h1") };
     assert!(matches!(catalog::record_arrival(&mut f.wh, &other).unwrap(), Recorded::New(_)));
-    catalog::update_arrival(&mut f.wh, id, ArrivalState::Archived, Some("archive/a"), None).unwrap();
-    let rows = f.wh.query("SELECT path, state, bucket FROM catalog_arrivals WHERE id = ?", &[id.into()]).unwrap();
-    assert_eq!(rows.rows[0], vec![Value::from("archive/a"), "archived".into(), "2016-05-03".into()]);
+    catalog::update_arrival(&mut f.wh, id, ArrivalState::Archived, Some("archive/a"), None)
+        .unwrap();
+    let rows =
+        f.wh.query("SELECT path, state, bucket FROM catalog_arrivals WHERE id = ?", &[id.into()])
+            .unwrap();
+    assert_eq!(
+        rows.rows[0],
+        vec![Value::from("archive/a"), "archived".into(), "2016-05-03".into()]
+    );
 }
 
 fn partitions_and_versions(f: &mut Fixture) {
@@ -171,8 +219,14 @@ fn partitions_and_versions(f: &mut Fixture) {
     p.error = Some("missing update 4".into());
     p.code_version = 2;
     catalog::set_partition(&mut f.wh, &p).unwrap();
-    assert_eq!(catalog::partition(&mut f.wh, "passive", "OWabc/123", "bytes").unwrap(), Some(p.clone()));
-    assert_eq!(catalog::partitions(&mut f.wh, "passive", Some(PartitionState::Done)).unwrap(), vec![]);
+    assert_eq!(
+        catalog::partition(&mut f.wh, "passive", "OWabc/123", "bytes").unwrap(),
+        Some(p.clone())
+    );
+    assert_eq!(
+        catalog::partitions(&mut f.wh, "passive", Some(PartitionState::Done)).unwrap(),
+        vec![]
+    );
     assert_eq!(catalog::partitions(&mut f.wh, "passive", None).unwrap(), vec![p]);
     assert_eq!(catalog::processor_version(&mut f.wh, "passive", "bytes").unwrap(), None);
     catalog::set_processor_version(&mut f.wh, "passive", "bytes", 3).unwrap();
@@ -184,14 +238,32 @@ fn quarantine_moves_file_and_logs_row(f: &mut Fixture) {
     let inbox = f.data.inbox("passive").unwrap();
     let bad = inbox.join("bad.gz");
     std::fs::write(&bad, b"not gzip").unwrap();
-    let q = catalog::quarantine(&mut f.wh, &f.data, "passive", &bad, "bad_gzip", "bad.gz: offset 0: not gzip", QuarantineMode::Move).unwrap();
+    let q = catalog::quarantine(
+        &mut f.wh,
+        &f.data,
+        "passive",
+        &bad,
+        "bad_gzip",
+        "bad.gz: offset 0: not gzip",
+        QuarantineMode::Move,
+    )
+    .unwrap();
     assert!(!bad.exists());
     assert_eq!(std::fs::read(&q.stored_path).unwrap(), b"not gzip");
     let reason = std::fs::read_to_string(format!("{}.reason", q.stored_path)).unwrap();
     assert_eq!(reason, "bad_gzip: bad.gz: offset 0: not gzip\n");
     let kept = inbox.join("kept.sql");
     std::fs::write(&kept, b"x").unwrap();
-    catalog::quarantine(&mut f.wh, &f.data, "netstate", &kept, "bad-quote", "kept.sql: line 2: bad quote", QuarantineMode::InPlace).unwrap();
+    catalog::quarantine(
+        &mut f.wh,
+        &f.data,
+        "netstate",
+        &kept,
+        "bad-quote",
+        "kept.sql: line 2: bad quote",
+        QuarantineMode::InPlace,
+    )
+    .unwrap();
     assert!(kept.exists());
     let all = catalog::quarantined(&mut f.wh, None).unwrap();
     assert_eq!(all.len(), 2);
@@ -202,9 +274,31 @@ fn quarantine_moves_file_and_logs_row(f: &mut Fixture) {
 fn status_counts_per_kind(f: &mut Fixture) {
     catalog::record_arrival(&mut f.wh, &arrival("a", "h1")).unwrap();
     catalog::record_arrival(&mut f.wh, &arrival("b", "h2")).unwrap();
-    catalog::record_can(&mut f.wh, &catalog::CanRecord { kind: "reports".into(), bucket: Some("2016-05-03".into()), path: "x.tar.lz4".into(), size: 100, sha1: "ab".into(), crc32: 7 }).unwrap();
-    for (key, state) in [("b1", PartitionState::Done), ("b2", PartitionState::Failed), ("b3", PartitionState::Pending)] {
-        let p = catalog::Partition { kind: "reports".into(), key: key.into(), processor: "autoclave".into(), code_version: 1, state, error: Some(format!("{key} broke")).filter(|_| state == PartitionState::Failed) };
+    catalog::record_can(
+        &mut f.wh,
+        &catalog::CanRecord {
+            kind: "reports".into(),
+            bucket: Some("2016-05-03".into()),
+            path: "x.tar.lz4".into(),
+            size: 100,
+            sha1: "ab".into(),
+            crc32: 7,
+        },
+    )
+    .unwrap();
+    for (key, state) in [
+        ("b1", PartitionState::Done),
+        ("b2", PartitionState::Failed),
+        ("b3", PartitionState::Pending),
+    ] {
+        let p = catalog::Partition {
+            kind: "reports".into(),
+            key: key.into(),
+            processor: "autoclave".into(),
+            code_version: 1,
+            state,
+            error: Some(format!("{key} broke")).filter(|_| state == PartitionState::Failed),
+        };
         catalog::set_partition(&mut f.wh, &p).unwrap();
     }
     let s = catalog::status(&mut f.wh).unwrap();
@@ -221,7 +315,10 @@ fn lock_excludes_and_recovers(f: &mut Fixture) {
     let held = Lock::acquire(&f.wh, &f.data, "reports").unwrap();
     assert!(!held.recovered_stale());
     let busy = Lock::acquire(&f.wh, &f.data, "reports").unwrap_err();
-    assert!(matches!(&busy, LockError::Busy { holder, .. } if holder.contains(&format!("pid={}", std::process::id()))), "{busy}");
+    assert!(
+        matches!(&busy, LockError::Busy { holder, .. } if holder.contains(&format!("pid={}", std::process::id()))),
+        "{busy}"
+    );
     assert_eq!(vantage_core::HasExit::exit(&busy), vantage_core::Exit::Busy);
     // Another name is independent.
     let other = Lock::acquire(&f.wh, &f.data, "passive").unwrap();
@@ -231,7 +328,8 @@ fn lock_excludes_and_recovers(f: &mut Fixture) {
     assert!(!again.recovered_stale());
     drop(again);
     // A crash leaves the file naming a holder that no longer holds the flock.
-    std::fs::write(f.data.lock_file("reports"), "pid=999999 host=x started=2010-01-01T00:00:00Z\n").unwrap();
+    std::fs::write(f.data.lock_file("reports"), "pid=999999 host=x started=2010-01-01T00:00:00Z\n")
+        .unwrap();
     let recovered = Lock::acquire(&f.wh, &f.data, "reports").unwrap();
     assert!(recovered.recovered_stale());
     let rows = f.wh.query("SELECT pid FROM catalog_locks WHERE name = 'reports'", &[]).unwrap();
@@ -264,7 +362,12 @@ fn same_results_on_both_backends() {
         f.wh.migrate("demo", DEMO).unwrap();
         let mut rows = tricky_rows();
         for i in 0..2000i64 {
-            rows.push(vec![i.into(), (i as f64 * 0.25).into(), format!("row {i}").into(), Value::Null]);
+            rows.push(vec![
+                i.into(),
+                (i as f64 * 0.25).into(),
+                format!("row {i}").into(),
+                Value::Null,
+            ]);
         }
         f.wh.bulk_insert("demo_values", &["i", "r", "t", "b"], &rows).unwrap();
         let got: Vec<Rows> = queries.iter().map(|q| f.wh.query(q, &[]).unwrap()).collect();
