@@ -1,0 +1,4 @@
+//! Integration and conformance tests of the packet recorder (one binary, modules per area).
+
+#[path = "suite/conformance.rs"]
+mod conformance;
