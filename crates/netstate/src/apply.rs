@@ -1,0 +1,298 @@
+//! Storing one file's lines and merging them into their (table, source) (spec §3.1 step 5,
+//! §3.2, §3.3), inside the caller's transaction.
+//!
+//! The common case — a file newer than everything its source sent for the table — only
+//! appends: its lines go through the in-memory open set and add close rows. A late file
+//! (a line at or before the largest CREATED_DT already applied) re-merges the pair from
+//! its oldest entry t0: the source's closes at or after t0 are deleted and every line
+//! from t0 on is replayed with the new ones. Rows keep their identity; only closes change.
+
+use vantage_warehouse::{Sql, Value, WarehouseError};
+
+use crate::cell::Cell;
+use crate::merge::{self, Action, Item, OpenSet, OrderKey};
+use crate::parse::{Line, LineType};
+use crate::schema::{TableDef, TableKind};
+use crate::store::{Names, ORDER_COLS};
+
+/// Where a batch of lines comes from: its file's part of the canonical order.
+#[derive(Debug, Clone)]
+pub struct Batch<'a> {
+    /// Source.
+    pub source: &'a str,
+    /// File name (origins are `SOURCE/FILE:LINE`).
+    pub file: &'a str,
+    /// The file's FIRST.
+    pub first: i64,
+    /// The file's SERIAL.
+    pub serial: u64,
+}
+
+/// What applying a batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Oldest CREATED_DT of the batch.
+    pub oldest: Option<i64>,
+    /// Latest CREATED_DT.
+    pub latest: Option<i64>,
+    /// Set when the pair was re-merged from this instant.
+    pub remerged_from: Option<i64>,
+    /// O, C and `*` lines.
+    pub opens: i64,
+    /// C lines.
+    pub closes: i64,
+    /// `*` lines.
+    pub close_alls: i64,
+    /// Rows closed by this batch's merge.
+    pub rows_closed: usize,
+}
+
+fn next_id(db: &mut dyn Sql, table: &str) -> Result<i64, WarehouseError> {
+    Ok(db.query_i64(&format!("SELECT COALESCE(MAX(ns_id), 0) + 1 FROM {table}"), &[])?.unwrap_or(1))
+}
+
+fn max_created(db: &mut dyn Sql, n: &Names, source: &str) -> Result<Option<i64>, WarehouseError> {
+    let a = db.query_i64(
+        &format!("SELECT MAX(created_dt) FROM {} WHERE ns_source = ?", n.row),
+        &[source.into()],
+    )?;
+    let b = db.query_i64(
+        &format!("SELECT MAX(created_dt) FROM {} WHERE ns_source = ?", n.event),
+        &[source.into()],
+    )?;
+    // None sorts below Some: the larger of the two, or whichever exists.
+    Ok(a.max(b))
+}
+
+fn key_sql(def: &TableDef, idx: &[usize], alias: &str) -> String {
+    idx.iter().map(|&i| format!(", {alias}{}", def.columns[i].sql_name())).collect()
+}
+
+fn order_from(r: &[Value]) -> OrderKey {
+    let i = |k: usize| r.get(k).and_then(Value::as_i64).unwrap_or(0);
+    OrderKey {
+        created: i(6),
+        first: i(2),
+        // Stored bit-cast from u64.
+        serial: i(3) as u64,
+        file: r.get(1).and_then(Value::as_str).unwrap_or_default().to_string(),
+        ikey: i(4) as u64,
+        line: i(5) as u64,
+    }
+}
+
+fn cells(r: &[Value], from: usize, n: usize) -> Vec<Cell> {
+    (from..from + n).map(|k| r.get(k).map_or(Cell::Null, Cell::from_value)).collect()
+}
+
+/// Open rows of `source` created before `before` and without a close, from the database.
+fn load_open(
+    db: &mut dyn Sql,
+    def: &TableDef,
+    n: &Names,
+    source: &str,
+    before: i64,
+) -> Result<OpenSet, WarehouseError> {
+    let keys = def.keys();
+    let rows = db.query(
+        &format!(
+            "SELECT r.ns_id{k} FROM {row} r LEFT JOIN {close} c ON c.row_id = r.ns_id
+             WHERE r.ns_source = ? AND r.created_dt < ? AND c.row_id IS NULL",
+            k = key_sql(def, &keys, "r."),
+            row = n.row,
+            close = n.close
+        ),
+        &[source.into(), before.into()],
+    )?;
+    let mut open = OpenSet::default();
+    for r in &rows.rows {
+        open.insert(r.first().and_then(Value::as_i64).unwrap_or(0), cells(r, 1, keys.len()));
+    }
+    Ok(open)
+}
+
+/// Stored lines of `source` from `t0` on (ids below the batch's), as merge items.
+fn load_replay(
+    db: &mut dyn Sql,
+    def: &TableDef,
+    n: &Names,
+    source: &str,
+    t0: i64,
+) -> Result<Vec<Item>, WarehouseError> {
+    let keys = def.keys();
+    let copies = def.copies();
+    let order = ORDER_COLS.iter().skip(1).map(|c| format!(", {c}")).collect::<String>();
+    let mut items = Vec::new();
+    let rows = db.query(
+        &format!(
+            "SELECT ns_id{order}{k} FROM {row} WHERE ns_source = ? AND created_dt >= ?",
+            k = key_sql(def, &keys, ""),
+            row = n.row
+        ),
+        &[source.into(), t0.into()],
+    )?;
+    for r in &rows.rows {
+        let id = r.first().and_then(Value::as_i64).unwrap_or(0);
+        let rest = r.get(1..).unwrap_or_default();
+        items.push(Item {
+            order: order_from(rest),
+            action: Action::Open { id, keys: cells(r, 8, keys.len()) },
+        });
+    }
+    let events = db.query(
+        &format!(
+            "SELECT ns_id{order}, ns_type{k}{c} FROM {event} WHERE ns_source = ? AND created_dt >= ?",
+            k = key_sql(def, &keys, ""),
+            c = key_sql(def, &copies, ""),
+            event = n.event
+        ),
+        &[source.into(), t0.into()],
+    )?;
+    for r in &events.rows {
+        let event = r.first().and_then(Value::as_i64).unwrap_or(0);
+        let rest = r.get(1..).unwrap_or_default();
+        let action = if r.get(8).and_then(Value::as_str) == Some("*") {
+            Action::CloseAll { event }
+        } else {
+            Action::Close {
+                event,
+                keys: cells(r, 9, keys.len()),
+                copies: cells(r, 9 + keys.len(), copies.len()),
+            }
+        };
+        items.push(Item { order: order_from(rest), action });
+    }
+    Ok(items)
+}
+
+/// Stores `lines` of one file and merges them. `open` is the pair's open set cached by
+/// the caller for the run (`None`: read from the database); it is left up to date.
+pub fn apply_lines(
+    db: &mut dyn Sql,
+    def: &TableDef,
+    n: &Names,
+    batch: &Batch<'_>,
+    lines: &[Line],
+    open: &mut Option<OpenSet>,
+) -> Result<Applied, WarehouseError> {
+    let mut out = Applied {
+        oldest: lines.iter().map(|l| l.created).min(),
+        latest: lines.iter().map(|l| l.created).max(),
+        ..Applied::default()
+    };
+    let applied_max = max_created(db, n, batch.source)?;
+    let late = matches!((out.oldest, applied_max), (Some(t0), Some(m)) if m >= t0);
+    if late {
+        out.remerged_from = out.oldest;
+    }
+    // Read before the batch's rows are stored, so they are not in it twice.
+    let preloaded = match (def.kind, late, open.is_none()) {
+        (TableKind::State, false, true) => Some(load_open(db, def, n, batch.source, i64::MAX)?),
+        _ => None,
+    };
+    let row_base = next_id(db, &n.row)?;
+    let event_base = next_id(db, &n.event)?;
+    let keys = def.keys();
+    let copies = def.copies();
+    let mut row_values = Vec::new();
+    let mut event_values = Vec::new();
+    let mut items = Vec::with_capacity(lines.len());
+    for l in lines {
+        let order = OrderKey {
+            created: l.created,
+            first: batch.first,
+            serial: batch.serial,
+            file: batch.file.to_string(),
+            ikey: l.ikey,
+            line: l.line,
+        };
+        let mut values: Vec<Value> = vec![
+            Value::Null,
+            batch.source.into(),
+            batch.file.into(),
+            batch.first.into(),
+            Value::Int(batch.serial as i64), // bit-cast, read back the same way
+            Value::Int(l.ikey as i64),
+            Value::Int(l.line as i64),
+            l.created.into(),
+        ];
+        let pick = |idx: &[usize]| {
+            idx.iter().map(|&i| l.cells.get(i).cloned().unwrap_or(Cell::Null)).collect()
+        };
+        let action = match l.ty {
+            LineType::Open => {
+                out.opens += 1;
+                let id = row_base + row_values.len() as i64;
+                values[0] = id.into();
+                values.extend(l.cells.iter().map(Cell::to_value));
+                row_values.push(values);
+                Action::Open { id, keys: pick(&keys) }
+            }
+            ty => {
+                let event = event_base + event_values.len() as i64;
+                values[0] = event.into();
+                values.push(ty.as_str().into());
+                values.extend(l.cells.iter().map(Cell::to_value));
+                event_values.push(values);
+                if ty == LineType::Close {
+                    out.closes += 1;
+                    Action::Close { event, keys: pick(&keys), copies: pick(&copies) }
+                } else {
+                    out.close_alls += 1;
+                    Action::CloseAll { event }
+                }
+            }
+        };
+        items.push(Item { order, action });
+    }
+    let col_names: Vec<String> = def.columns.iter().map(|c| c.sql_name()).collect();
+    let mut row_cols: Vec<&str> = ORDER_COLS.to_vec();
+    row_cols.extend(col_names.iter().map(String::as_str));
+    db.bulk_insert(&n.row, &row_cols, &row_values)?;
+    let mut event_cols: Vec<&str> = ORDER_COLS.to_vec();
+    event_cols.push("ns_type");
+    event_cols.extend(col_names.iter().map(String::as_str));
+    db.bulk_insert(&n.event, &event_cols, &event_values)?;
+    if def.kind == TableKind::Event {
+        return Ok(out);
+    }
+    let mut set = match (late, out.oldest, preloaded.or(open.take())) {
+        (true, Some(t0), _) => {
+            db.execute(
+                &format!("DELETE FROM {} WHERE ns_source = ? AND deleted_dt >= ?", n.close),
+                &[batch.source.into(), t0.into()],
+            )?;
+            let set = load_open(db, def, n, batch.source, t0)?;
+            let mut replay = load_replay(db, def, n, batch.source, t0)?;
+            // The batch's own lines were just stored: keep the in-memory items instead.
+            replay.retain(|it| match &it.action {
+                Action::Open { id, .. } => *id < row_base,
+                Action::Close { event, .. } | Action::CloseAll { event } => *event < event_base,
+            });
+            items.extend(replay);
+            set
+        }
+        (_, _, Some(cached)) => cached,
+        (_, _, None) => OpenSet::default(),
+    };
+    let closed = merge::apply(&mut set, items);
+    out.rows_closed = closed.len();
+    let mut close_cols: Vec<String> =
+        vec!["row_id".into(), "event_id".into(), "ns_source".into(), "deleted_dt".into()];
+    close_cols.extend(copies.iter().map(|&i| def.columns[i].sql_name()));
+    let close_cols: Vec<&str> = close_cols.iter().map(String::as_str).collect();
+    let close_values: Vec<Vec<Value>> = closed
+        .iter()
+        .map(|c| {
+            let mut v: Vec<Value> =
+                vec![c.row.into(), c.event.into(), batch.source.into(), c.deleted.into()];
+            v.extend(
+                (0..copies.len()).map(|k| c.copies.get(k).map_or(Value::Null, Cell::to_value)),
+            );
+            v
+        })
+        .collect();
+    db.bulk_insert(&n.close, &close_cols, &close_values)?;
+    *open = Some(set);
+    Ok(out)
+}

@@ -1,0 +1,537 @@
+//! Temporal queries (spec §4): `at`, `changes`, `replay`, `next`/`prev`, `range`, the load
+//! log, snapshots and the canonical dump, on either backend.
+//!
+//! Fast `at`: the newest snapshot at or before t, minus its members closed by t, plus rows
+//! created since and still open, fetched by id in batches; cost ∝ alive set + rows created
+//! since the snapshot, not the history.
+
+use serde_json::{json, Map, Value as Json};
+use vantage_warehouse::{Sql, Value, WarehouseError};
+
+use crate::cell::Cell;
+use crate::loadlog::{self, LoadEntry};
+use crate::merge::OrderKey;
+use crate::schema::{TableDef, TableKind};
+use crate::snapshot;
+use crate::store::{self, names, Names};
+use crate::tables;
+use crate::time::format_us;
+
+/// A query could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The table is not defined.
+    #[error("unknown table {0}; `vantage netstate tables` lists them")]
+    UnknownTable(String),
+    /// The warehouse failed.
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+}
+
+impl vantage_core::HasExit for QueryError {
+    fn exit(&self) -> vantage_core::Exit {
+        match self {
+            QueryError::UnknownTable(_) => vantage_core::Exit::Usage,
+            QueryError::Warehouse(_) => vantage_core::Exit::Storage,
+        }
+    }
+}
+
+/// One row as the queries return it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowOut {
+    /// Table (NOX name).
+    pub table: String,
+    /// Warehouse row id.
+    pub id: i64,
+    /// Source.
+    pub source: String,
+    /// `SOURCE/FILE:LINE`.
+    pub origin: String,
+    /// CREATED_DT.
+    pub created: i64,
+    /// DELETED_DT, `None` while open.
+    pub deleted: Option<i64>,
+    /// Origin of the closing line.
+    pub closed_by: Option<String>,
+    /// Values with copies applied, in column order.
+    pub values: Vec<Cell>,
+    /// Canonical order of the opening line.
+    pub order: OrderKey,
+    /// Canonical order of the closing line.
+    pub close_order: Option<OrderKey>,
+}
+
+impl RowOut {
+    /// The spec's row object; `with_id` false leaves out the storage id (canonical dump).
+    pub fn to_json(&self, def: &TableDef, with_id: bool) -> Json {
+        let mut values = Map::new();
+        for (c, v) in def.columns.iter().zip(&self.values) {
+            values.insert(c.name.clone(), v.to_json(c.ty));
+        }
+        let mut o = json!({
+            "table": self.table, "source": self.source, "origin": self.origin,
+            "created": self.created, "deleted": self.deleted, "closed_by": self.closed_by,
+            "values": values,
+        });
+        if with_id {
+            o["id"] = self.id.into();
+        }
+        o
+    }
+
+    /// Cells for the table format: times RFC 3339, MACs, IPv4, DP ids as the columns say.
+    pub fn to_display(&self, def: &TableDef) -> Vec<String> {
+        let mut out = vec![
+            self.origin.clone(),
+            format_us(self.created),
+            self.deleted.map(format_us).unwrap_or_default(),
+        ];
+        out.extend(
+            def.columns.iter().zip(&self.values).map(|(c, v)| v.to_display(c.ty, c.display)),
+        );
+        out
+    }
+
+    fn sort_key(&self) -> (i64, &[u8], &OrderKey) {
+        (self.created, self.source.as_bytes(), &self.order)
+    }
+}
+
+/// The table-format header matching [`RowOut::to_display`].
+pub fn display_header(def: &TableDef) -> Vec<String> {
+    let mut h = vec!["ORIGIN".to_string(), "CREATED_DT".into(), "DELETED_DT".into()];
+    h.extend(def.columns.iter().map(|c| c.name.clone()));
+    h
+}
+
+/// The definition of `table`, or [`QueryError::UnknownTable`].
+pub fn def(db: &mut dyn Sql, table: &str) -> Result<TableDef, QueryError> {
+    crate::import::migrate_sql(db)?;
+    tables::lookup(db, table)?.ok_or_else(|| QueryError::UnknownTable(table.to_string()))
+}
+
+fn order_at(
+    r: &[Value],
+    file: usize,
+    first: usize,
+    serial: usize,
+    ikey: usize,
+    line: usize,
+    created: usize,
+) -> OrderKey {
+    let i = |k: usize| r.get(k).and_then(Value::as_i64).unwrap_or(0);
+    OrderKey {
+        created: i(created),
+        first: i(first),
+        serial: i(serial) as u64, // stored bit-cast
+        file: r.get(file).and_then(Value::as_str).unwrap_or_default().to_string(),
+        ikey: i(ikey) as u64,
+        line: i(line) as u64,
+    }
+}
+
+/// Rows of `def` matching `cond` (over aliases r, c, e), unordered.
+fn fetch(
+    db: &mut dyn Sql,
+    def: &TableDef,
+    n: &Names,
+    cond: &str,
+    params: &[Value],
+) -> Result<Vec<RowOut>, WarehouseError> {
+    let cols: String = def.columns.iter().map(|c| format!(", r.{}", c.sql_name())).collect();
+    let copies: Vec<usize> = def.copies();
+    let copy_cols: String =
+        copies.iter().map(|&i| format!(", c.{}", def.columns[i].sql_name())).collect();
+    let sql = format!(
+        "SELECT r.ns_id, r.ns_source, r.ns_file, r.ns_first, r.ns_serial, r.ns_ikey, r.ns_line, r.created_dt,
+                c.deleted_dt, e.ns_file, e.ns_first, e.ns_serial, e.ns_ikey, e.ns_line, e.created_dt{cols}{copy_cols}
+         FROM {row} r LEFT JOIN {close} c ON c.row_id = r.ns_id LEFT JOIN {event} e ON e.ns_id = c.event_id
+         WHERE {cond}",
+        row = n.row,
+        close = n.close,
+        event = n.event
+    );
+    let rows = db.query(&sql, params)?;
+    let ncols = def.columns.len();
+    Ok(rows
+        .rows
+        .iter()
+        .map(|r| {
+            let text = |k: usize| r.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+            let source = text(1);
+            let order = order_at(r, 2, 3, 4, 5, 6, 7);
+            let origin = format!("{source}/{}:{}", order.file, order.line);
+            let mut values: Vec<Cell> =
+                (15..15 + ncols).map(|k| r.get(k).map_or(Cell::Null, Cell::from_value)).collect();
+            for (j, &ci) in copies.iter().enumerate() {
+                let copied = r.get(15 + ncols + j).map_or(Cell::Null, Cell::from_value);
+                if !copied.is_null() {
+                    values[ci] = copied;
+                }
+            }
+            let (deleted, closed_by, close_order) = match def.kind {
+                TableKind::Event => {
+                    (Some(order.created), Some(origin.clone()), Some(order.clone()))
+                }
+                TableKind::State => match r.get(8).and_then(Value::as_i64) {
+                    Some(d) => {
+                        let co = order_at(r, 9, 10, 11, 12, 13, 14);
+                        (Some(d), Some(format!("{source}/{}:{}", co.file, co.line)), Some(co))
+                    }
+                    None => (None, None, None),
+                },
+            };
+            RowOut {
+                table: def.name.clone(),
+                id: r.first().and_then(Value::as_i64).unwrap_or(0),
+                source,
+                origin,
+                created: order.created,
+                deleted,
+                closed_by,
+                values,
+                order,
+                close_order,
+            }
+        })
+        .collect())
+}
+
+fn fetch_ids(
+    db: &mut dyn Sql,
+    def: &TableDef,
+    n: &Names,
+    ids: &[i64],
+) -> Result<Vec<RowOut>, WarehouseError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(",");
+        let params: Vec<Value> = chunk.iter().map(|&i| Value::Int(i)).collect();
+        out.extend(fetch(db, def, n, &format!("r.ns_id IN ({marks})"), &params)?);
+    }
+    Ok(out)
+}
+
+fn sort_rows(rows: &mut [RowOut]) {
+    rows.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+}
+
+fn has_storage(db: &mut dyn Sql, def: &TableDef) -> Result<bool, WarehouseError> {
+    store::table_exists(db, &def.name)
+}
+
+/// at(T, t): rows alive at `t` (CREATED_DT ≤ t < DELETED_DT), ordered by (CREATED_DT,
+/// source, canonical order); only `source`'s when given.
+pub fn at(
+    db: &mut dyn Sql,
+    table: &str,
+    t: i64,
+    source: Option<&str>,
+) -> Result<Vec<RowOut>, QueryError> {
+    let def = def(db, table)?;
+    if def.kind == TableKind::Event || !has_storage(db, &def)? {
+        return Ok(Vec::new());
+    }
+    let n = names(&def);
+    let base = snapshot::newest_at_or_before(db, &def.name, t)?;
+    let ids = snapshot::alive_ids(db, &n, base.as_ref(), t)?;
+    let mut rows = fetch_ids(db, &def, &n, &ids)?;
+    if let Some(s) = source {
+        rows.retain(|r| r.source == s);
+    }
+    sort_rows(&mut rows);
+    Ok(rows)
+}
+
+/// Every row of `table` in `at` order.
+pub fn all_rows(db: &mut dyn Sql, table: &str) -> Result<Vec<RowOut>, QueryError> {
+    let def = def(db, table)?;
+    if !has_storage(db, &def)? {
+        return Ok(Vec::new());
+    }
+    let mut rows = fetch(db, &def, &names(&def), "1 = 1", &[])?;
+    sort_rows(&mut rows);
+    Ok(rows)
+}
+
+/// Open or close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ChangeKind {
+    /// A row's CREATED_DT.
+    Open,
+    /// A row's finite DELETED_DT.
+    Close,
+}
+
+/// One change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// When.
+    pub time: i64,
+    /// Open or close.
+    pub kind: ChangeKind,
+    /// Origin of the causing line.
+    pub cause: String,
+    /// The row.
+    pub row: RowOut,
+    cause_order: OrderKey,
+}
+
+impl Change {
+    /// `{"time","table","kind","cause","row"}`.
+    pub fn to_json(&self, def: &TableDef) -> Json {
+        json!({
+            "time": self.time, "table": self.row.table,
+            "kind": if self.kind == ChangeKind::Open { "open" } else { "close" },
+            "cause": self.cause, "row": self.row.to_json(def, true),
+        })
+    }
+}
+
+fn change_order(a: &Change, b: &Change) -> std::cmp::Ordering {
+    (a.time, a.row.table.as_bytes(), a.row.source.as_bytes(), &a.cause_order, a.kind, &a.row.order)
+        .cmp(&(
+            b.time,
+            b.row.table.as_bytes(),
+            b.row.source.as_bytes(),
+            &b.cause_order,
+            b.kind,
+            &b.row.order,
+        ))
+}
+
+/// changes(T…, t1, t2): every open and close with t1 < time ≤ t2, ordered by time,
+/// table, source, canonical order of the causing line, open before close, row order.
+pub fn changes(
+    db: &mut dyn Sql,
+    tables: &[String],
+    t1: i64,
+    t2: i64,
+) -> Result<Vec<Change>, QueryError> {
+    let mut out = Vec::new();
+    for table in tables {
+        let def = def(db, table)?;
+        if !has_storage(db, &def)? {
+            continue;
+        }
+        let n = names(&def);
+        let range = [Value::Int(t1), Value::Int(t2)];
+        for row in fetch(db, &def, &n, "r.created_dt > ? AND r.created_dt <= ?", &range)? {
+            if def.kind == TableKind::Event {
+                out.push(Change {
+                    time: row.created,
+                    kind: ChangeKind::Close,
+                    cause: row.origin.clone(),
+                    cause_order: row.order.clone(),
+                    row: row.clone(),
+                });
+            }
+            out.push(Change {
+                time: row.created,
+                kind: ChangeKind::Open,
+                cause: row.origin.clone(),
+                cause_order: row.order.clone(),
+                row,
+            });
+        }
+        if def.kind == TableKind::State {
+            for row in fetch(db, &def, &n, "c.deleted_dt > ? AND c.deleted_dt <= ?", &range)? {
+                let (Some(time), Some(cause), Some(cause_order)) =
+                    (row.deleted, row.closed_by.clone(), row.close_order.clone())
+                else {
+                    continue;
+                };
+                out.push(Change { time, kind: ChangeKind::Close, cause, cause_order, row });
+            }
+        }
+    }
+    out.sort_by(change_order);
+    Ok(out)
+}
+
+fn extreme(
+    db: &mut dyn Sql,
+    tables: &[String],
+    agg: &str,
+    cond: &str,
+    t: Option<i64>,
+) -> Result<Option<i64>, QueryError> {
+    let mut best: Option<i64> = None;
+    for table in tables {
+        let def = def(db, table)?;
+        if !has_storage(db, &def)? {
+            continue;
+        }
+        let n = names(&def);
+        let params: Vec<Value> = t.map(Value::Int).into_iter().collect();
+        let mut found = vec![db.query_i64(
+            &format!("SELECT {agg}(created_dt) FROM {} {}", n.row, cond.replace("X", "created_dt")),
+            &params,
+        )?];
+        if def.kind == TableKind::State {
+            found.push(db.query_i64(
+                &format!(
+                    "SELECT {agg}(deleted_dt) FROM {} {}",
+                    n.close,
+                    cond.replace("X", "deleted_dt")
+                ),
+                &params,
+            )?);
+        }
+        for v in found.into_iter().flatten() {
+            best = Some(match best {
+                None => v,
+                Some(b) if agg == "MIN" => b.min(v),
+                Some(b) => b.max(v),
+            });
+        }
+    }
+    Ok(best)
+}
+
+/// The nearest CREATED_DT or finite DELETED_DT strictly after `t`.
+pub fn next_change(db: &mut dyn Sql, tables: &[String], t: i64) -> Result<Option<i64>, QueryError> {
+    extreme(db, tables, "MIN", "WHERE X > ?", Some(t))
+}
+
+/// The nearest CREATED_DT or finite DELETED_DT strictly before `t`.
+pub fn prev_change(db: &mut dyn Sql, tables: &[String], t: i64) -> Result<Option<i64>, QueryError> {
+    extreme(db, tables, "MAX", "WHERE X < ?", Some(t))
+}
+
+/// range(T…): earliest CREATED_DT; latest CREATED_DT or finite DELETED_DT.
+pub fn range(
+    db: &mut dyn Sql,
+    tables: &[String],
+) -> Result<(Option<i64>, Option<i64>), QueryError> {
+    let mut earliest: Option<i64> = None;
+    for table in tables {
+        let def = def(db, table)?;
+        if !has_storage(db, &def)? {
+            continue;
+        }
+        let v = db.query_i64(&format!("SELECT MIN(created_dt) FROM {}", names(&def).row), &[])?;
+        earliest = match (earliest, v) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    Ok((earliest, extreme(db, tables, "MAX", "", None)?))
+}
+
+/// One replay item: the state at FROM (or after a change time), or a change.
+#[derive(Debug, Clone)]
+pub enum ReplayItem {
+    /// `{"kind":"state","time","row"}`.
+    State {
+        /// The instant.
+        time: i64,
+        /// A row alive then.
+        row: RowOut,
+    },
+    /// A change.
+    Change(Change),
+}
+
+/// How much state `replay` interleaves with the changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayState {
+    /// Changes only.
+    None,
+    /// The state at FROM first.
+    Initial,
+    /// The full state after each change time too (api.py's loop).
+    Every,
+}
+
+/// replay(T…, from, to): changes in order, with state as `mode` asks.
+pub fn replay(
+    db: &mut dyn Sql,
+    tables: &[String],
+    from: i64,
+    to: i64,
+    mode: ReplayState,
+) -> Result<Vec<ReplayItem>, QueryError> {
+    let mut out = Vec::new();
+    let state = |db: &mut dyn Sql, t: i64, out: &mut Vec<ReplayItem>| -> Result<(), QueryError> {
+        for table in tables {
+            for row in at(db, table, t, None)? {
+                out.push(ReplayItem::State { time: t, row });
+            }
+        }
+        Ok(())
+    };
+    if mode != ReplayState::None {
+        state(db, from, &mut out)?;
+    }
+    let all = changes(db, tables, from, to)?;
+    let mut i = 0;
+    while i < all.len() {
+        let time = all[i].time;
+        while i < all.len() && all[i].time == time {
+            out.push(ReplayItem::Change(all[i].clone()));
+            i += 1;
+        }
+        if mode == ReplayState::Every {
+            state(db, time, &mut out)?;
+        }
+    }
+    Ok(out)
+}
+
+/// The load log in load order.
+pub fn log(db: &mut dyn Sql) -> Result<Vec<LoadEntry>, QueryError> {
+    crate::import::migrate_sql(db)?;
+    Ok(loadlog::all(db)?)
+}
+
+/// Snapshots of `table`: time and members in `at` order.
+pub fn snapshots(db: &mut dyn Sql, table: &str) -> Result<Vec<(i64, Vec<RowOut>)>, QueryError> {
+    let def = def(db, table)?;
+    if !has_storage(db, &def)? {
+        return Ok(Vec::new());
+    }
+    let n = names(&def);
+    let mut out = Vec::new();
+    for s in snapshot::list(db, &def.name)? {
+        let mut rows = fetch_ids(db, &def, &n, &s.members)?;
+        sort_rows(&mut rows);
+        out.push((s.ts, rows));
+    }
+    Ok(out)
+}
+
+/// `dump --canonical`: every row (no storage ids), the load log without wall-clock
+/// fields, snapshots as member origins; one JSON object per line. Two warehouses hold
+/// the same data iff their dumps are byte-equal.
+pub fn dump_canonical(db: &mut dyn Sql) -> Result<String, QueryError> {
+    let mut out = String::new();
+    let mut defs = tables::all(db)?;
+    defs.sort_by(|a, b| a.name.cmp(&b.name));
+    for def in &defs {
+        for row in all_rows(db, &def.name)? {
+            let mut o = row.to_json(def, false);
+            o["kind"] = "row".into();
+            out.push_str(&o.to_string());
+            out.push('\n');
+        }
+    }
+    for e in log(db)? {
+        let mut o = e.to_json(false);
+        o["kind"] = "load_log".into();
+        out.push_str(&o.to_string());
+        out.push('\n');
+    }
+    for def in &defs {
+        for (ts, rows) in snapshots(db, &def.name)? {
+            let members: Vec<&str> = rows.iter().map(|r| r.origin.as_str()).collect();
+            out.push_str(
+                &json!({"kind": "snapshot", "table": def.name, "ts": ts, "members": members})
+                    .to_string(),
+            );
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}

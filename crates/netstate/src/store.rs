@@ -1,0 +1,210 @@
+//! Storage (spec §5): the shared tables as migrations, and per controller table the
+//! insert-only trio `netstate_<t>_row`, `netstate_<t>_close_event`, `netstate_<t>_close`
+//! plus the view `netstate_<t>`, created on first use inside the caller's transaction.
+//!
+//! Rows and close events carry their canonical-order fields (source, file FIRST, SERIAL,
+//! name, ID-or-line, line) so that a re-merge can replay them; a close row holds the
+//! closing event, DELETED_DT and the copied values, so a re-merge rewrites only closes.
+
+use vantage_warehouse::{Backend, Migration, Sql, WarehouseError};
+
+use crate::schema::{TableDef, TableKind};
+
+/// MAX_LONG: DELETED_DT of a row still open.
+pub const MAX_LONG: i64 = i64::MAX;
+
+/// The shared tables.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "netstate shared tables",
+    sql: "
+CREATE TABLE netstate_table (
+    name TEXT PRIMARY KEY,
+    definition TEXT NOT NULL,
+    builtin BIGINT NOT NULL
+);
+CREATE TABLE netstate_source (
+    name TEXT PRIMARY KEY,
+    retired BIGINT NOT NULL DEFAULT 0,
+    registered_ns BIGINT NOT NULL
+);
+CREATE TABLE netstate_load_log (
+    seq BIGINT PRIMARY KEY,
+    source TEXT NOT NULL,
+    table_name TEXT NOT NULL,
+    file TEXT NOT NULL,
+    sha256 TEXT,
+    size BIGINT,
+    rows_total BIGINT NOT NULL,
+    opens BIGINT NOT NULL,
+    closes BIGINT NOT NULL,
+    close_alls BIGINT NOT NULL,
+    oldest BIGINT,
+    latest BIGINT,
+    first_dt BIGINT NOT NULL,
+    last_dt BIGINT NOT NULL,
+    serial BIGINT NOT NULL,
+    remerged_from BIGINT,
+    snapshots_rebuilt BIGINT NOT NULL,
+    snapshot_created BIGINT,
+    loaded_ns BIGINT NOT NULL,
+    UNIQUE (source, file)
+);
+CREATE INDEX netstate_load_log_table ON netstate_load_log (table_name, source);
+CREATE TABLE netstate_snapshot (
+    table_name TEXT NOT NULL,
+    ts BIGINT NOT NULL,
+    member_count BIGINT NOT NULL,
+    members {blob} NOT NULL,
+    PRIMARY KEY (table_name, ts)
+);
+CREATE TABLE netstate_reject (
+    sha256 TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    file TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    line BIGINT,
+    created_ns BIGINT NOT NULL
+);
+",
+}];
+
+/// The canonical-order and origin columns both rows and close events carry.
+pub const ORDER_COLS: &[&str] =
+    &["ns_id", "ns_source", "ns_file", "ns_first", "ns_serial", "ns_ikey", "ns_line", "created_dt"];
+
+/// Replaces the `{blob}` stand-in, as [`Migration::render`] does for migrations.
+fn render(sql: &str, backend: Backend) -> String {
+    sql.replace("{blob}", if backend == Backend::Sqlite { "BLOB" } else { "BYTEA" })
+}
+
+/// Names of one controller table's storage.
+#[derive(Debug, Clone)]
+pub struct Names {
+    /// `netstate_<t>_row`.
+    pub row: String,
+    /// `netstate_<t>_close_event`.
+    pub event: String,
+    /// `netstate_<t>_close`.
+    pub close: String,
+    /// The view `netstate_<t>`.
+    pub view: String,
+}
+
+/// The storage names of `def`.
+pub fn names(def: &TableDef) -> Names {
+    let s = def.stem();
+    Names {
+        row: format!("{s}_row"),
+        event: format!("{s}_close_event"),
+        close: format!("{s}_close"),
+        view: s,
+    }
+}
+
+/// Creates `def`'s storage and view when absent, and records its definition.
+pub fn ensure_table(db: &mut dyn Sql, def: &TableDef) -> Result<(), WarehouseError> {
+    let exists = db.query_i64(
+        "SELECT COUNT(*) FROM netstate_table WHERE name = ?",
+        &[def.name.as_str().into()],
+    )?;
+    if exists.unwrap_or(0) > 0 {
+        return Ok(());
+    }
+    let n = names(def);
+    let cols: String =
+        def.columns.iter().map(|c| format!(",\n    {} {}", c.sql_name(), c.ty.sql())).collect();
+    let copies: String = def
+        .columns
+        .iter()
+        .filter(|c| c.copy_on_close)
+        .map(|c| format!(",\n    {} {}", c.sql_name(), c.ty.sql()))
+        .collect();
+    let order = "ns_id BIGINT PRIMARY KEY,
+    ns_source TEXT NOT NULL,
+    ns_file TEXT NOT NULL,
+    ns_first BIGINT NOT NULL,
+    ns_serial BIGINT NOT NULL,
+    ns_ikey BIGINT NOT NULL,
+    ns_line BIGINT NOT NULL,
+    created_dt BIGINT NOT NULL";
+    let deleted = match def.kind {
+        TableKind::State => format!("COALESCE(c.deleted_dt, {MAX_LONG})"),
+        TableKind::Event => "r.created_dt".to_string(),
+    };
+    let view_cols: String = def
+        .columns
+        .iter()
+        .map(|c| {
+            let n = c.sql_name();
+            if c.copy_on_close {
+                format!(", COALESCE(c.{n}, r.{n}) AS {n}")
+            } else {
+                format!(", r.{n} AS {n}")
+            }
+        })
+        .collect();
+    let sql = format!(
+        "CREATE TABLE IF NOT EXISTS {row} (
+    {order}{cols}
+);
+CREATE INDEX IF NOT EXISTS {row}_created ON {row} (created_dt);
+CREATE INDEX IF NOT EXISTS {row}_source ON {row} (ns_source, created_dt);
+CREATE TABLE IF NOT EXISTS {event} (
+    {order},
+    ns_type TEXT NOT NULL{cols}
+);
+CREATE INDEX IF NOT EXISTS {event}_source ON {event} (ns_source, created_dt);
+CREATE TABLE IF NOT EXISTS {close} (
+    row_id BIGINT PRIMARY KEY,
+    event_id BIGINT NOT NULL,
+    ns_source TEXT NOT NULL,
+    deleted_dt BIGINT NOT NULL{copies}
+);
+CREATE INDEX IF NOT EXISTS {close}_deleted ON {close} (deleted_dt);
+CREATE INDEX IF NOT EXISTS {close}_source ON {close} (ns_source, deleted_dt);
+CREATE VIEW {view} AS SELECT r.ns_id AS id, r.created_dt AS created_dt, {deleted} AS deleted_dt{view_cols},
+    r.ns_source AS ns_source, r.ns_source || '/' || r.ns_file || ':' || CAST(r.ns_line AS TEXT) AS ns_origin
+    FROM {row} r LEFT JOIN {close} c ON c.row_id = r.ns_id;
+",
+        row = n.row,
+        event = n.event,
+        close = n.close,
+        view = n.view,
+    );
+    db.batch(&render(&sql, db.backend()))?;
+    let definition = serde_json::to_string(def).unwrap_or_default();
+    db.execute(
+        "INSERT INTO netstate_table (name, definition, builtin) VALUES (?, ?, ?)",
+        &[
+            def.name.as_str().into(),
+            definition.into(),
+            crate::schema::builtin(&def.name).is_some().into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Registers `source` on first use; an error names a retired source.
+pub fn register_source(db: &mut dyn Sql, source: &str) -> Result<bool, WarehouseError> {
+    db.execute(
+        "INSERT INTO netstate_source (name, retired, registered_ns) VALUES (?, 0, ?) ON CONFLICT (name) DO NOTHING",
+        &[source.into(), vantage_core::Timestamp::now().nanos().into()],
+    )?;
+    let retired =
+        db.query_i64("SELECT retired FROM netstate_source WHERE name = ?", &[source.into()])?;
+    Ok(retired.unwrap_or(0) != 0)
+}
+
+/// Marks `source` retired: it no longer holds snapshot watermarks back (spec §3.4).
+pub fn retire_source(db: &mut dyn Sql, source: &str) -> Result<u64, WarehouseError> {
+    db.execute("UPDATE netstate_source SET retired = 1 WHERE name = ?", &[source.into()])
+}
+
+/// True when `table`'s storage exists (a table never imported has none).
+pub fn table_exists(db: &mut dyn Sql, table: &str) -> Result<bool, WarehouseError> {
+    Ok(db
+        .query_i64("SELECT COUNT(*) FROM netstate_table WHERE name = ?", &[table.into()])?
+        .unwrap_or(0)
+        > 0)
+}

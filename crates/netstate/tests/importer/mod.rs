@@ -1,0 +1,1 @@
+//! Importer behaviour beyond the vectors.
