@@ -25,7 +25,11 @@ pub const FAMILIES: [Family; 6] = [
     Family { name: "bytes_per_domain", per_context: false, keys: &["domain"] },
     Family { name: "bytes_per_device", per_context: true, keys: &["mac_address"] },
     Family { name: "bytes_per_device_per_port", per_context: true, keys: &["mac_address", "port"] },
-    Family { name: "bytes_per_device_per_domain", per_context: true, keys: &["mac_address", "domain"] },
+    Family {
+        name: "bytes_per_device_per_domain",
+        per_context: true,
+        keys: &["mac_address", "domain"],
+    },
 ];
 
 /// Time-bin granularities and their widths in s.
@@ -66,7 +70,8 @@ fn bytes_ddl() -> String {
     for f in FAMILIES {
         for (g, _) in GRANULARITIES {
             let cols = f.key_columns(g);
-            let defs: Vec<String> = cols.iter().map(|c| format!("    {c} {}", column_type(c))).collect();
+            let defs: Vec<String> =
+                cols.iter().map(|c| format!("    {c} {}", column_type(c))).collect();
             out.push_str(&format!(
                 "CREATE TABLE {} (\n{},\n    bytes BIGINT NOT NULL,\n    PRIMARY KEY ({})\n);\n",
                 f.table(g),
@@ -294,4 +299,11 @@ pub fn migrations() -> &'static [Migration] {
     static MIGRATIONS: OnceLock<[Migration; 1]> = OnceLock::new();
     let ddl = DDL.get_or_init(|| format!("{CORE_DDL}{}", bytes_ddl()));
     MIGRATIONS.get_or_init(|| [Migration { version: 1, name: "passive tables", sql: ddl.as_str() }])
+}
+
+/// Applies the passive migrations (idempotent; every stage calls it first).
+pub fn migrate(
+    wh: &mut vantage_warehouse::Warehouse,
+) -> Result<(), vantage_warehouse::WarehouseError> {
+    wh.migrate("passive", migrations())
 }
