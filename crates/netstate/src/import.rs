@@ -42,6 +42,8 @@ pub struct ImportOptions {
     pub source: String,
     /// Snapshot every N rows created (0: on every watermark advance).
     pub snapshot_every: u64,
+    /// Seconds to keep retrying the warehouse lock `netstate-import` (0: fail at once).
+    pub wait_secs: u64,
 }
 
 impl Default for ImportOptions {
@@ -51,6 +53,7 @@ impl Default for ImportOptions {
             loaded_dir: None,
             source: "default".into(),
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            wait_secs: 0,
         }
     }
 }
@@ -209,10 +212,19 @@ fn check_dir(path: &Path) -> Result<(), ImportError> {
     if !meta.is_dir() {
         return Err(bad("not a directory"));
     }
-    if meta.permissions().readonly() {
+    if !writable(path) {
         return Err(bad("not writable"));
     }
     Ok(())
+}
+
+/// True when this process may create files in `path` (access(2) knows about root, ACLs
+/// and read-only mounts; mode bits alone do not).
+fn writable(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return false };
+    // SAFETY: a valid NUL-terminated path; access(2) reads it only.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
 }
 
 /// Applies the shared migrations (idempotent).
@@ -326,10 +338,18 @@ impl<'a> Importer<'a> {
         check_dir(&loaded_dir)?;
         let dirlock = DirLock::acquire(&import_dir)?;
         if let Some(prev) = dirlock.recovered_stale() {
-            tracing::warn!(dir = %import_dir.display(), previous = prev, "recovered stale lock");
+            tracing::info!(dir = %import_dir.display(), previous = prev, "Recovered stale lock.");
         }
         migrate(self.wh)?;
-        let _lock = Lock::acquire(self.wh, self.data, LOCK_NAME)?;
+        let deadline = Instant::now() + std::time::Duration::from_secs(self.opts.wait_secs);
+        let _lock = loop {
+            match Lock::acquire(self.wh, self.data, LOCK_NAME) {
+                Err(LockError::Busy { .. }) if Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(500))
+                }
+                other => break other?,
+            }
+        };
         let retired = self.wh.transaction(|tx| store::register_source(tx, &source))?;
         if retired {
             return Err(ImportError::Retired(source));

@@ -16,6 +16,7 @@
 
 mod apply;
 mod cell;
+mod config;
 pub mod demo;
 mod dirlock;
 pub mod flows;
@@ -30,10 +31,11 @@ mod schema;
 pub mod snapshot;
 mod store;
 mod tables;
-mod time;
+pub mod time;
 
 pub use crate::{
     cell::Cell,
+    config::NetstateConfig,
     demo::demo,
     dirlock::{DirLock, DirLockError, LOCK_NAME as DIR_LOCK_NAME},
     import::{

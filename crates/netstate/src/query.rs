@@ -161,7 +161,8 @@ fn fetch(
             let text = |k: usize| r.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
             let source = text(1);
             let order = order_at(r, 2, 3, 4, 5, 6, 7);
-            let origin = format!("{source}/{}:{}", order.file, order.line);
+            // Lines are stored bit-cast; recorded flows use signed flow ids there.
+            let origin = format!("{source}/{}:{}", order.file, order.line as i64);
             let mut values: Vec<Cell> =
                 (15..15 + ncols).map(|k| r.get(k).map_or(Cell::Null, Cell::from_value)).collect();
             for (j, &ci) in copies.iter().enumerate() {
@@ -177,7 +178,11 @@ fn fetch(
                 TableKind::State => match r.get(8).and_then(Value::as_i64) {
                     Some(d) => {
                         let co = order_at(r, 9, 10, 11, 12, 13, 14);
-                        (Some(d), Some(format!("{source}/{}:{}", co.file, co.line)), Some(co))
+                        (
+                            Some(d),
+                            Some(format!("{source}/{}:{}", co.file, co.line as i64)),
+                            Some(co),
+                        )
                     }
                     None => (None, None, None),
                 },

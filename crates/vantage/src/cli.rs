@@ -74,4 +74,7 @@ pub enum Command {
     /// Write, read and verify cans (LZ4-framed tar archives with an index)
     #[command(subcommand)]
     Can(commands::can::CanCommand),
+    /// NOX data warehouse: import controller flat files, time travel over flows, links, hosts
+    #[command(subcommand)]
+    Netstate(commands::netstate::NetstateCommand),
 }

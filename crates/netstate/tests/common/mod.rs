@@ -56,6 +56,7 @@ impl Env {
             loaded_dir: Some(loaded.to_path_buf()),
             source: source.into(),
             snapshot_every: every,
+            wait_secs: 0,
         };
         Importer::new(&mut self.wh, &self.data, opts).run().unwrap_or_else(|e| panic!("{e}"))
     }

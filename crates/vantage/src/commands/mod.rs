@@ -2,6 +2,7 @@
 
 pub mod can;
 pub mod demo;
+pub mod netstate;
 pub mod sql;
 pub mod status;
 pub mod verify;
@@ -27,5 +28,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify => verify::run(&ctx),
         Command::Sql(a) => sql::run(&ctx, a),
         Command::Can(c) => can::run(&ctx, c),
+        Command::Netstate(c) => netstate::run(&ctx, c),
     }
 }
