@@ -249,6 +249,12 @@ pub enum StoreError {
     /// The warehouse failed.
     #[error(transparent)]
     Warehouse(#[from] vantage_warehouse::WarehouseError),
+    /// The `packets` named lock is held.
+    #[error(transparent)]
+    Lock(#[from] vantage_warehouse::LockError),
+    /// The data directory could not be used.
+    #[error(transparent)]
+    DataDir(#[from] vantage_core::DataDirError),
 }
 
 impl StoreError {
@@ -272,6 +278,8 @@ impl HasExit for StoreError {
             StoreError::Vidx(e) => e.exit(),
             StoreError::Config(_) | StoreError::Query(_) | StoreError::Filter(_) => Exit::Usage,
             StoreError::Warehouse(e) => e.exit(),
+            StoreError::Lock(e) => e.exit(),
+            StoreError::DataDir(e) => e.exit(),
         }
     }
 }

@@ -1,0 +1,294 @@
+//! Queries (spec §7): every stored packet of every class whose connection matches an
+//! index key, or that a filter matches, within an optional time range; each once, ordered
+//! by time, then class (higher precedence first), then arrival.
+//!
+//! Index queries binary-search each segment's `.vidx` for the key's intervals, read only
+//! the time-directory blocks those intervals touch, and check each packet's keys exactly
+//! (a non-first fragment's connection is the recorder's attribution from the fragment
+//! table, never re-derived). Filter queries scan every segment in range, so that they
+//! equal the full-scan result by construction. A damaged index is rebuilt in memory for
+//! the query, never trusted.
+
+use std::path::Path;
+
+use crate::capture::Frame;
+use crate::decode::{decode, L3};
+use crate::error::StoreError;
+use crate::filter::{Filter, PacketRef};
+use crate::key::{parse_key, ConnKey, IndexKind, Key};
+use crate::segment::{self, packet_keys, scan_range};
+use crate::store::Store;
+use crate::vidx::Vidx;
+
+/// What to select.
+#[derive(Debug, Clone)]
+pub enum Selector {
+    /// An index kind and key.
+    Index {
+        /// The kind.
+        kind: IndexKind,
+        /// The binary key.
+        key: Key,
+    },
+    /// A filter expression.
+    Filter(Filter),
+}
+
+/// A query.
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// What.
+    pub selector: Selector,
+    /// Inclusive start (ns).
+    pub start: Option<i64>,
+    /// Inclusive end (ns).
+    pub end: Option<i64>,
+    /// Memory only (needs a running recorder).
+    pub mem_only: bool,
+}
+
+impl Query {
+    /// An index query from TM's kind name (`conn4` or `connection4`, ...) and key text.
+    pub fn index(kind: &str, key: &str) -> Result<Query, StoreError> {
+        let kind = IndexKind::parse(kind).filter(|k| *k != IndexKind::L2).ok_or_else(|| {
+            StoreError::Query(format!(
+                "no such index {kind:?}; use conn4, conn3, conn2, ip or port"
+            ))
+        })?;
+        let key = parse_key(kind, key).map_err(StoreError::Query)?;
+        Ok(Query {
+            selector: Selector::Index { kind, key },
+            start: None,
+            end: None,
+            mem_only: false,
+        })
+    }
+
+    /// A filter query.
+    pub fn filter(expr: &str) -> Result<Query, StoreError> {
+        Ok(Query {
+            selector: Selector::Filter(Filter::parse(expr)?),
+            start: None,
+            end: None,
+            mem_only: false,
+        })
+    }
+
+    fn in_range(&self, ts: i64) -> bool {
+        self.start.is_none_or(|s| ts >= s) && self.end.is_none_or(|e| ts <= e)
+    }
+
+    fn overlaps(&self, a: i64, b: i64) -> bool {
+        self.start.is_none_or(|s| b >= s) && self.end.is_none_or(|e| a <= e)
+    }
+}
+
+/// One packet of a result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    /// Time.
+    pub ts_ns: i64,
+    /// Class rank (0 = highest precedence).
+    pub rank: usize,
+    /// Segment.
+    pub segid: u64,
+    /// Ordinal in the segment.
+    pub ordinal: u64,
+    /// Link type.
+    pub linktype: u16,
+    /// Wire length.
+    pub wirelen: u32,
+    /// Captured bytes.
+    pub data: Vec<u8>,
+}
+
+/// A query's result.
+#[derive(Debug, Clone, Default)]
+pub struct QueryResult {
+    /// The packets, in order.
+    pub hits: Vec<Hit>,
+    /// Segments searched (key present or scanned).
+    pub segments_read: u64,
+    /// Segments in the directory.
+    pub segments_total: u64,
+    /// The oldest packet still retained, if any.
+    pub oldest_ns: Option<i64>,
+    /// Indexes that failed their check and were rebuilt for this query.
+    pub rebuilt_indexes: u64,
+}
+
+impl QueryResult {
+    /// A one-line summary for stderr, saying when the range reaches evicted time.
+    pub fn summary(&self, q: &Query) -> String {
+        let bytes: u64 = self.hits.iter().map(|h| 16 + h.data.len() as u64).sum();
+        let mut s = format!(
+            "{} packets, {} bytes from {} of {} segments",
+            self.hits.len(),
+            bytes,
+            self.segments_read,
+            self.segments_total
+        );
+        match self.oldest_ns {
+            None => s.push_str("; nothing is stored"),
+            Some(o) => {
+                let t = vantage_core::Timestamp::from_nanos(o).to_rfc3339();
+                if q.end.is_some_and(|e| e < o) {
+                    s.push_str(&format!("; the range ends before the oldest retained packet ({t}): that time was evicted"));
+                } else if q.start.is_some_and(|st| st < o) {
+                    s.push_str(&format!("; the range starts before the oldest retained packet ({t}): older data were evicted or never stored"));
+                }
+            }
+        }
+        if self.rebuilt_indexes > 0 {
+            s.push_str(&format!(
+                "; {} damaged indexes rebuilt for this query",
+                self.rebuilt_indexes
+            ));
+        }
+        s
+    }
+}
+
+/// The connection key of a stored packet: the fragment table's attribution, else decoded.
+fn stored_conn(f: &Frame, frag: Option<&Key>) -> (Option<ConnKey>, u16) {
+    if let Some(k) = frag.and_then(|k| ConnKey::from_conn4(k.as_bytes())) {
+        return (Some(k), 0);
+    }
+    let d = decode(f.linktype, &f.data, f.big_endian);
+    if d.l3 == L3::None {
+        return (None, d.ethertype);
+    }
+    (Some(ConnKey::new(d.proto, d.src, d.sport, d.dst, d.dport)), d.ethertype)
+}
+
+/// Runs a query over the directory `root`; `class_order` lists class directory names by
+/// precedence (directories not listed rank after, by name).
+pub fn run(root: &Path, class_order: &[String], q: &Query) -> Result<QueryResult, StoreError> {
+    if q.mem_only {
+        return Err(StoreError::Query(
+            "--mem-only needs a running recorder; no recorder running (live recording arrives with the console)"
+                .into(),
+        ));
+    }
+    let store = Store::open_read(root)?;
+    let mut result = QueryResult::default();
+    let mut dirs: Vec<(usize, &String)> = store
+        .classes
+        .keys()
+        .map(|n| (class_order.iter().position(|c| c == n).unwrap_or(class_order.len()), n))
+        .collect();
+    dirs.sort();
+    let mut keys = Vec::new();
+    for (rank, name) in dirs {
+        let Some(cd) = store.classes.get(name) else { continue };
+        for seg in &cd.closed {
+            result.segments_total += 1;
+            let vidx = match Vidx::read(&seg.vidx) {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(error = %e, "Index not trusted; rebuilt for this query.");
+                    result.rebuilt_indexes += 1;
+                    let idx = segment::reindex(
+                        &seg.pcap,
+                        &IndexKind::DEFAULT,
+                        30_000_000_000,
+                        30_000_000_000,
+                    )?;
+                    Vidx::parse(&seg.vidx, idx.encode(seg.segid))?
+                }
+            };
+            if vidx.header.packets == 0 {
+                continue;
+            }
+            let h = vidx.header;
+            result.oldest_ns =
+                Some(result.oldest_ns.map_or(h.first_ns, |o: i64| o.min(h.first_ns)));
+            if !q.overlaps(h.first_ns, h.last_ns) {
+                continue;
+            }
+            let blocks = vidx.time_dir();
+            let frags = vidx.fragments();
+            let ranges: Vec<(u64, u64, u64)> = match &q.selector {
+                Selector::Filter(_) => vec![(24, u64::MAX, 0)],
+                Selector::Index { kind, key } => {
+                    let ivs: Vec<(i64, i64)> = vidx
+                        .lookup(*kind, key)
+                        .into_iter()
+                        .filter(|(a, b)| q.overlaps(*a, *b))
+                        .collect();
+                    if ivs.is_empty() {
+                        continue;
+                    }
+                    let mut out: Vec<(u64, u64, u64)> = Vec::new();
+                    for (i, b) in blocks.iter().enumerate() {
+                        if !ivs.iter().any(|(s, e)| b.max >= *s && b.min <= *e) {
+                            continue;
+                        }
+                        let end = blocks.get(i + 1).map_or(u64::MAX, |n| n.offset);
+                        match out.last_mut() {
+                            Some(last) if last.1 == b.offset => last.1 = end,
+                            _ => out.push((b.offset, end, b.ordinal)),
+                        }
+                    }
+                    out
+                }
+            };
+            result.segments_read += 1;
+            for (from, to, first_ord) in ranges {
+                scan_range(&seg.pcap, from, to, first_ord, |ordinal, f| {
+                    if !q.in_range(f.ts_ns) {
+                        return true;
+                    }
+                    let hit = match &q.selector {
+                        Selector::Filter(flt) => flt.matches(&PacketRef {
+                            linktype: f.linktype,
+                            data: &f.data,
+                            wirelen: f.wirelen,
+                            big_endian: f.big_endian,
+                        }),
+                        Selector::Index { kind, key } => {
+                            let (conn, et) = stored_conn(f, frags.get(&ordinal));
+                            packet_keys(conn.as_ref(), et, &[*kind], &mut keys);
+                            keys.iter().any(|(k, v)| k == kind && v == key)
+                        }
+                    };
+                    if hit {
+                        result.hits.push(Hit {
+                            ts_ns: f.ts_ns,
+                            rank,
+                            segid: seg.segid,
+                            ordinal,
+                            linktype: f.linktype,
+                            wirelen: f.wirelen,
+                            data: f.data.clone(),
+                        });
+                    }
+                    true
+                })?;
+            }
+        }
+    }
+    result.hits.sort_by(|a, b| {
+        (a.ts_ns, a.rank, a.segid, a.ordinal).cmp(&(b.ts_ns, b.rank, b.segid, b.ordinal))
+    });
+    Ok(result)
+}
+
+/// Writes a result as pcap (pcapng for mixed link types or when asked).
+pub fn write_result<W: std::io::Write>(
+    r: &QueryResult,
+    out: W,
+    micro: bool,
+    pcapng: bool,
+) -> std::io::Result<u64> {
+    let mut lts: Vec<u16> = r.hits.iter().map(|h| h.linktype).collect();
+    lts.sort();
+    lts.dedup();
+    let mut w = crate::pcapout::OutputWriter::new(out, &lts, pcapng, micro)?;
+    for h in &r.hits {
+        w.write(h.linktype, h.ts_ns, h.wirelen, &h.data)?;
+    }
+    let n = w.bytes;
+    w.finish()?;
+    Ok(n)
+}

@@ -1,0 +1,308 @@
+//! The packets directory (spec §2, §3.4): `classes/<class>/` segments and indexes, the
+//! `recorder.lock` flock, retention within each class's `disk` and `min_free`, and the
+//! restart that recovers whatever a stop or a crash left.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use crate::config::{DiskBudget, MinFree};
+use crate::error::StoreError;
+use crate::key::IndexKind;
+use crate::segment::{self, Closed, OpenSegment};
+use crate::vidx::Vidx;
+
+/// One class directory's closed segments, oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct ClassDir {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Closed segments by increasing segid.
+    pub closed: Vec<Closed>,
+    /// Segments deleted by retention in this run.
+    pub evicted: u64,
+}
+
+impl ClassDir {
+    /// Bytes of closed segments and their indexes.
+    pub fn disk_bytes(&self) -> u64 {
+        self.closed.iter().map(|c| c.pcap_bytes + c.vidx_bytes).sum()
+    }
+}
+
+/// What a restart found and fixed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// `.open` segments cut back, indexed and closed.
+    pub reopened: u64,
+    /// Closed segments whose index was missing or damaged, re-indexed.
+    pub reindexed: u64,
+    /// Orphan indexes and temporary files removed.
+    pub removed: u64,
+}
+
+/// The packets directory.
+#[derive(Debug)]
+pub struct Store {
+    root: PathBuf,
+    /// Classes by directory name (configured or found on disk).
+    pub classes: BTreeMap<String, ClassDir>,
+    next_segid: u64,
+    _lock: Option<File>,
+    /// What opening for writing recovered.
+    pub recovery: Recovery,
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+    move |e| StoreError::io(path, e)
+}
+
+impl Store {
+    /// The `classes/` directory.
+    pub fn classes_dir(root: &Path) -> PathBuf {
+        root.join("classes")
+    }
+
+    /// Opens for reading (queries, stats): no lock, no repair; `.open` segments and
+    /// segments without a valid index are left for the next recorder (queries index
+    /// them on the fly, never trusting a bad index).
+    pub fn open_read(root: &Path) -> Result<Store, StoreError> {
+        let mut s = Store {
+            root: root.into(),
+            classes: BTreeMap::new(),
+            next_segid: 1,
+            _lock: None,
+            recovery: Recovery::default(),
+        };
+        s.scan(None)?;
+        Ok(s)
+    }
+
+    /// Opens for recording: takes `recorder.lock` (held → busy), then recovers (§3.4).
+    pub fn open_write(
+        root: &Path,
+        enabled: &[IndexKind],
+        gap: i64,
+        frag_timeout: i64,
+    ) -> Result<Store, StoreError> {
+        fs::create_dir_all(Self::classes_dir(root)).map_err(io(root))?;
+        let lock_path = root.join("recorder.lock");
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        // SAFETY: flock on a file descriptor we own; no memory is shared.
+        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let mut holder = String::new();
+            let _ = f.read_to_string(&mut holder);
+            return Err(StoreError::Busy { path: lock_path, pid: holder.trim().to_string() });
+        }
+        f.set_len(0).map_err(io(&lock_path))?;
+        let _ = writeln!(f, "pid {}", std::process::id());
+        let mut s = Store {
+            root: root.into(),
+            classes: BTreeMap::new(),
+            next_segid: 1,
+            _lock: Some(f),
+            recovery: Recovery::default(),
+        };
+        s.scan(Some((enabled, gap, frag_timeout)))?;
+        Ok(s)
+    }
+
+    /// The packets directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn scan(&mut self, repair: Option<(&[IndexKind], i64, i64)>) -> Result<(), StoreError> {
+        let classes = Self::classes_dir(&self.root);
+        let entries = match fs::read_dir(&classes) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(StoreError::io(&classes, e)),
+        };
+        let mut max_segid = 0u64;
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            if !dir.is_dir() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if repair.is_some() {
+                self.recovery.removed +=
+                    vantage_core::publish::clean_temporaries(&dir).map_err(io(&dir))? as u64;
+            }
+            let mut pcaps = BTreeMap::new();
+            let mut vidxs = BTreeMap::new();
+            let mut opens = Vec::new();
+            for f in fs::read_dir(&dir).map_err(io(&dir))?.flatten() {
+                let fname = f.file_name().to_string_lossy().into_owned();
+                let Some(segid) = segment::parse_segid(&fname) else { continue };
+                max_segid = max_segid.max(segid);
+                let p = f.path();
+                if fname.ends_with(".pcap.open") {
+                    opens.push((segid, p));
+                } else if let Some(stem) = fname.strip_suffix(".pcap") {
+                    pcaps.insert(segid, (stem.to_string(), p));
+                } else if fname.ends_with(".vidx") {
+                    vidxs.insert(segid, p);
+                }
+            }
+            let mut cd = ClassDir { dir: dir.clone(), ..Default::default() };
+            if let Some((enabled, gap, ft)) = repair {
+                for (segid, open) in opens {
+                    let kept = segment::cut_back(&open)?;
+                    let name = open
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    let stem = name.trim_end_matches(".pcap.open").to_string();
+                    if kept < 24 {
+                        fs::remove_file(&open).map_err(io(&open))?;
+                        continue;
+                    }
+                    let idx = segment::reindex(&open, enabled, gap, ft)?;
+                    let vidx = dir.join(format!("{stem}.vidx"));
+                    vantage_core::publish::write_atomic(&vidx, &idx.encode(segid), false)
+                        .map_err(io(&vidx))?;
+                    let pcap = dir.join(format!("{stem}.pcap"));
+                    fs::rename(&open, &pcap).map_err(io(&pcap))?;
+                    pcaps.insert(segid, (stem, pcap));
+                    vidxs.insert(segid, vidx);
+                    self.recovery.reopened += 1;
+                    tracing::warn!(segment = %open.display(), "Open segment recovered after a stop.");
+                }
+                for (segid, v) in vidxs.clone() {
+                    if !pcaps.contains_key(&segid) {
+                        fs::remove_file(&v).map_err(io(&v))?;
+                        vidxs.remove(&segid);
+                        self.recovery.removed += 1;
+                    }
+                }
+                for (segid, (stem, pcap)) in &pcaps {
+                    let ok = vidxs.get(segid).is_some_and(|v| Vidx::read(v).is_ok());
+                    if !ok {
+                        let idx = segment::reindex(pcap, enabled, gap, ft)?;
+                        let vidx = dir.join(format!("{stem}.vidx"));
+                        vantage_core::publish::write_atomic(&vidx, &idx.encode(*segid), false)
+                            .map_err(io(&vidx))?;
+                        vidxs.insert(*segid, vidx);
+                        self.recovery.reindexed += 1;
+                        tracing::warn!(segment = %pcap.display(), "Segment index missing or damaged; rebuilt.");
+                    }
+                }
+            }
+            for (segid, (stem, pcap)) in pcaps {
+                let vidx =
+                    vidxs.get(&segid).cloned().unwrap_or_else(|| dir.join(format!("{stem}.vidx")));
+                let pcap_bytes = fs::metadata(&pcap).map(|m| m.len()).unwrap_or(0);
+                let vidx_bytes = fs::metadata(&vidx).map(|m| m.len()).unwrap_or(0);
+                cd.closed.push(Closed { segid, pcap, vidx, pcap_bytes, vidx_bytes });
+            }
+            self.classes.insert(name, cd);
+        }
+        self.next_segid = max_segid + 1;
+        Ok(())
+    }
+
+    /// Starts a new segment for class `dir_name`, first deleting the class's oldest
+    /// closed segments until `filesize` more fits in `disk`, and enforcing `min_free`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_segment(
+        &mut self,
+        dir_name: &str,
+        disk: DiskBudget,
+        filesize: u64,
+        min_free: MinFree,
+        linktype: u16,
+        first_ns: i64,
+        gap: i64,
+    ) -> Result<OpenSegment, StoreError> {
+        let dir = Self::classes_dir(&self.root).join(dir_name);
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let cd = self
+            .classes
+            .entry(dir_name.to_string())
+            .or_insert_with(|| ClassDir { dir: dir.clone(), ..Default::default() });
+        if let DiskBudget::Bytes(budget) = disk {
+            while !cd.closed.is_empty() && cd.disk_bytes() + filesize > budget {
+                let old = cd.closed.remove(0);
+                remove_segment(&old)?;
+                cd.evicted += 1;
+            }
+        }
+        self.enforce_min_free(min_free, &dir)?;
+        let segid = self.next_segid;
+        self.next_segid += 1;
+        OpenSegment::create(&dir, segid, linktype, first_ns, gap)
+    }
+
+    fn enforce_min_free(&mut self, min_free: MinFree, dir: &Path) -> Result<(), StoreError> {
+        loop {
+            let Some((free, total)) = free_space(dir) else { return Ok(()) };
+            let want = match min_free {
+                MinFree::Percent(p) => (total as f64 * p / 100.0) as u64,
+                MinFree::Bytes(b) => b,
+            };
+            if free >= want {
+                return Ok(());
+            }
+            let oldest = self
+                .classes
+                .iter()
+                .filter_map(|(n, c)| c.closed.first().map(|s| (s.segid, n.clone())))
+                .min();
+            let Some((_, name)) = oldest else {
+                return Err(StoreError::DiskFull { path: dir.into(), in_memory: 0 });
+            };
+            if let Some(cd) = self.classes.get_mut(&name) {
+                let old = cd.closed.remove(0);
+                tracing::warn!(segment = %old.pcap.display(), "Free space below min_free; oldest segment deleted.");
+                remove_segment(&old)?;
+                cd.evicted += 1;
+            }
+        }
+    }
+
+    /// Registers a segment just closed.
+    pub fn add_closed(&mut self, dir_name: &str, c: Closed) {
+        if let Some(cd) = self.classes.get_mut(dir_name) {
+            cd.closed.push(c);
+        }
+    }
+}
+
+/// Deletes a segment, then its index (spec §3.4: segment first).
+fn remove_segment(c: &Closed) -> Result<(), StoreError> {
+    match fs::remove_file(&c.pcap) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StoreError::io(&c.pcap, e)),
+    }
+    match fs::remove_file(&c.vidx) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StoreError::io(&c.vidx, e)),
+    }
+}
+
+/// (free, total) bytes of the file system holding `dir`.
+pub fn free_space(dir: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs writes into the zeroed struct we pass; the path is NUL-terminated.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut s) };
+    if rc != 0 {
+        return None;
+    }
+    let bs = s.f_frsize as u64;
+    Some((s.f_bavail as u64 * bs, s.f_blocks as u64 * bs))
+}

@@ -1,0 +1,554 @@
+//! The `.vidx` index file (spec §3.5, STYLE.md §7): constants, builder, writer and reader
+//! in one module so that they cannot drift apart (TM wrote its header as 20 bytes and read
+//! it as 24).
+//!
+//! Layout, little-endian: header (magic `VNTPIDX\0`, `u16 major` = 1, `u16 minor` = 0,
+//! `u32 header_len`, `u8 level`, `u8 sections`, `u16 0`, `u64 first_segid`,
+//! `u64 last_segid`, `i64 first_ns`, `i64 last_ns`, `u64 packets`); the section table at
+//! `header_len` (`u8 kind, u8 0, u16 key_len, u32 0, u64 count, u64 offset, u64 length`
+//! each); the sections; the trailer (CRC-32C of everything before it, then `VIDX`).
+//! Level 0 sections: per index kind a key table sorted bytewise (key, `u32` first
+//! interval, `u32` count) and its intervals (`i64`, `i64`); the time directory (`u64`
+//! offset, `u64` first ordinal, `i64` min, `i64` max per block of ≤ 1 MiB or ≤ 1 s); the
+//! fragment table (`u64` ordinal, 40-byte conn4 key), sorted by ordinal. Readers check the
+//! trailer first, honour `header_len` and section lengths, skip unknown section kinds (a
+//! newer minor) and refuse another major.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::VidxError;
+use crate::key::{IndexKind, Key};
+
+/// File magic.
+pub const MAGIC: [u8; 8] = *b"VNTPIDX\0";
+/// Bumped on incompatible change.
+pub const MAJOR: u16 = 1;
+/// Bumped on compatible additions.
+pub const MINOR: u16 = 0;
+/// Trailer magic.
+pub const TRAILER: [u8; 4] = *b"VIDX";
+const HEADER_LEN: usize = 60;
+const SECTION_LEN: usize = 32;
+const INTERVALS: u8 = 0x40;
+const TIME_DIR: u8 = 0x80;
+const FRAGMENTS: u8 = 0x81;
+const BLOCK_BYTES: u64 = 1 << 20;
+const BLOCK_NS: i64 = 1_000_000_000;
+
+/// One block of the time directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeEntry {
+    /// Byte offset of the block's first record in the segment.
+    pub offset: u64,
+    /// Ordinal of that record.
+    pub ordinal: u64,
+    /// Smallest timestamp in the block.
+    pub min: i64,
+    /// Largest.
+    pub max: i64,
+}
+
+/// A segment's index while the segment is written.
+#[derive(Debug)]
+pub struct IndexBuilder {
+    gap: i64,
+    maps: HashMap<(IndexKind, Key), Vec<(i64, i64)>>,
+    time_dir: Vec<TimeEntry>,
+    block_start: u64,
+    frags: Vec<(u64, Key)>,
+    packets: u64,
+    first_ns: i64,
+    last_ns: i64,
+}
+
+impl IndexBuilder {
+    /// An empty index with the interval gap `gap_ns`.
+    pub fn new(gap_ns: i64) -> IndexBuilder {
+        IndexBuilder {
+            gap: gap_ns,
+            maps: HashMap::new(),
+            time_dir: Vec::new(),
+            block_start: 0,
+            frags: Vec::new(),
+            packets: 0,
+            first_ns: i64::MAX,
+            last_ns: i64::MIN,
+        }
+    }
+
+    /// Packets indexed.
+    pub fn packets(&self) -> u64 {
+        self.packets
+    }
+
+    /// Records the packet at `offset` (its record's start in the segment) with time `ts`,
+    /// its keys, and for a non-first fragment the conn4 key it was attributed to.
+    pub fn add(&mut self, offset: u64, ts: i64, keys: &[(IndexKind, Key)], frag: Option<Key>) {
+        let ordinal = self.packets;
+        self.packets += 1;
+        self.first_ns = self.first_ns.min(ts);
+        self.last_ns = self.last_ns.max(ts);
+        let new_block = match self.time_dir.last() {
+            None => true,
+            Some(b) => {
+                offset.saturating_sub(self.block_start) >= BLOCK_BYTES
+                    || b.max.max(ts).saturating_sub(b.min.min(ts)) > BLOCK_NS
+            }
+        };
+        if new_block {
+            self.block_start = offset;
+            self.time_dir.push(TimeEntry { offset, ordinal, min: ts, max: ts });
+        } else if let Some(b) = self.time_dir.last_mut() {
+            b.min = b.min.min(ts);
+            b.max = b.max.max(ts);
+        }
+        for (kind, key) in keys {
+            let list = self.maps.entry((*kind, *key)).or_default();
+            match list.last_mut() {
+                Some(iv)
+                    if ts >= iv.0.saturating_sub(self.gap)
+                        && ts <= iv.1.saturating_add(self.gap) =>
+                {
+                    iv.0 = iv.0.min(ts);
+                    iv.1 = iv.1.max(ts);
+                }
+                _ => list.push((ts, ts)),
+            }
+        }
+        if let Some(k) = frag {
+            self.frags.push((ordinal, k));
+        }
+    }
+
+    /// The file bytes of this index as level 0 of segment `segid`.
+    pub fn encode(&self, segid: u64) -> Vec<u8> {
+        let mut by_kind: Vec<Vec<(&Key, &Vec<(i64, i64)>)>> =
+            vec![Vec::new(); IndexKind::ALL.len()];
+        for ((kind, key), ivs) in &self.maps {
+            if let Some(v) = by_kind.get_mut(usize::from(kind.code() - 1)) {
+                v.push((key, ivs));
+            }
+        }
+        let mut sections: Vec<(u8, u16, u64, Vec<u8>)> = Vec::new();
+        for (i, mut entries) in by_kind.into_iter().enumerate() {
+            let Some(kind) = IndexKind::ALL.get(i).copied() else { continue };
+            if entries.is_empty() {
+                continue;
+            }
+            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            let mut keys = Vec::new();
+            let mut ivs = Vec::new();
+            let mut n_iv: u32 = 0;
+            for (key, list) in &entries {
+                keys.extend_from_slice(key.as_bytes());
+                keys.extend_from_slice(&n_iv.to_le_bytes());
+                let count = u32::try_from(list.len()).unwrap_or(u32::MAX);
+                keys.extend_from_slice(&count.to_le_bytes());
+                n_iv = n_iv.saturating_add(count);
+                for (a, b) in list.iter() {
+                    ivs.extend_from_slice(&a.to_le_bytes());
+                    ivs.extend_from_slice(&b.to_le_bytes());
+                }
+            }
+            let key_len = kind.key_len() as u16;
+            sections.push((kind.code(), key_len, entries.len() as u64, keys));
+            sections.push((INTERVALS | kind.code(), 16, u64::from(n_iv), ivs));
+        }
+        let mut td = Vec::new();
+        for e in &self.time_dir {
+            td.extend_from_slice(&e.offset.to_le_bytes());
+            td.extend_from_slice(&e.ordinal.to_le_bytes());
+            td.extend_from_slice(&e.min.to_le_bytes());
+            td.extend_from_slice(&e.max.to_le_bytes());
+        }
+        sections.push((TIME_DIR, 32, self.time_dir.len() as u64, td));
+        let mut fr = Vec::new();
+        let mut frags = self.frags.clone();
+        frags.sort_by_key(|f| f.0);
+        for (ord, key) in &frags {
+            fr.extend_from_slice(&ord.to_le_bytes());
+            fr.extend_from_slice(key.as_bytes());
+        }
+        sections.push((FRAGMENTS, 48, frags.len() as u64, fr));
+
+        let mut out = Vec::new();
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&MAJOR.to_le_bytes());
+        out.extend_from_slice(&MINOR.to_le_bytes());
+        out.extend_from_slice(&(HEADER_LEN as u32).to_le_bytes());
+        out.push(0); // level
+        out.push(u8::try_from(sections.len()).unwrap_or(u8::MAX));
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&segid.to_le_bytes());
+        out.extend_from_slice(&segid.to_le_bytes());
+        let (first, last) = if self.packets == 0 { (0, 0) } else { (self.first_ns, self.last_ns) };
+        out.extend_from_slice(&first.to_le_bytes());
+        out.extend_from_slice(&last.to_le_bytes());
+        out.extend_from_slice(&self.packets.to_le_bytes());
+        debug_assert_eq!(out.len(), HEADER_LEN);
+        let mut offset = (HEADER_LEN + SECTION_LEN * sections.len()) as u64;
+        for (kind, key_len, count, body) in &sections {
+            out.push(*kind);
+            out.push(0);
+            out.extend_from_slice(&key_len.to_le_bytes());
+            out.extend_from_slice(&0u32.to_le_bytes());
+            out.extend_from_slice(&count.to_le_bytes());
+            out.extend_from_slice(&offset.to_le_bytes());
+            out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+            offset += body.len() as u64;
+        }
+        for (_, _, _, body) in &sections {
+            out.extend_from_slice(body);
+        }
+        let crc = crc32c::crc32c(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(&TRAILER);
+        out
+    }
+}
+
+/// The fixed header fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Major version.
+    pub major: u16,
+    /// Minor version.
+    pub minor: u16,
+    /// 0 for a segment's own index.
+    pub level: u8,
+    /// First segment covered.
+    pub first_segid: u64,
+    /// Last segment covered.
+    pub last_segid: u64,
+    /// Smallest packet time.
+    pub first_ns: i64,
+    /// Largest packet time.
+    pub last_ns: i64,
+    /// Packets indexed.
+    pub packets: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Section {
+    kind: u8,
+    key_len: usize,
+    count: usize,
+    offset: usize,
+    length: usize,
+}
+
+/// A parsed, checked index file.
+#[derive(Debug, Clone)]
+pub struct Vidx {
+    path: PathBuf,
+    bytes: Vec<u8>,
+    /// The header.
+    pub header: Header,
+    sections: Vec<Section>,
+}
+
+struct Le<'a> {
+    path: &'a Path,
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl Le<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], VidxError> {
+        let s = self.b.get(self.pos..self.pos.saturating_add(n)).ok_or(VidxError::Truncated {
+            path: self.path.into(),
+            offset: self.pos as u64,
+            have: self.b.len().saturating_sub(self.pos) as u64,
+            need: n as u64,
+        })?;
+        self.pos += n;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8, VidxError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, VidxError> {
+        let s = self.take(2)?;
+        Ok(u16::from_le_bytes([s[0], s[1]]))
+    }
+    fn u32(&mut self) -> Result<u32, VidxError> {
+        let s = self.take(4)?;
+        Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    }
+    fn u64(&mut self) -> Result<u64, VidxError> {
+        let s = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(s);
+        Ok(u64::from_le_bytes(a))
+    }
+}
+
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    if let Some(s) = b.get(at..at + 8) {
+        a.copy_from_slice(s);
+    }
+    u64::from_le_bytes(a)
+}
+
+fn le_u32(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    if let Some(s) = b.get(at..at + 4) {
+        a.copy_from_slice(s);
+    }
+    u32::from_le_bytes(a)
+}
+
+impl Vidx {
+    /// Reads and checks a file.
+    pub fn read(path: &Path) -> Result<Vidx, VidxError> {
+        let bytes =
+            std::fs::read(path).map_err(|source| VidxError::Io { path: path.into(), source })?;
+        Vidx::parse(path, bytes)
+    }
+
+    /// Checks and parses index bytes; `path` names them in errors.
+    pub fn parse(path: &Path, bytes: Vec<u8>) -> Result<Vidx, VidxError> {
+        let corrupt = |offset: usize, problem: &str| VidxError::Corrupt {
+            path: path.into(),
+            offset: offset as u64,
+            problem: problem.into(),
+        };
+        let min = HEADER_LEN + 8;
+        if bytes.len() < min {
+            if bytes.len() >= 8 && bytes[..8] != MAGIC {
+                return Err(corrupt(0, "bad magic: not a vantage index file"));
+            }
+            return Err(VidxError::Truncated {
+                path: path.into(),
+                offset: 0,
+                have: bytes.len() as u64,
+                need: min as u64,
+            });
+        }
+        if bytes[..8] != MAGIC {
+            return Err(corrupt(0, "bad magic: not a vantage index file"));
+        }
+        let body = bytes.len() - 8;
+        if bytes[bytes.len() - 4..] != TRAILER {
+            return Err(corrupt(bytes.len() - 4, "missing trailer: truncated or damaged index"));
+        }
+        let want = le_u32(&bytes, body);
+        if crc32c::crc32c(&bytes[..body]) != want {
+            return Err(corrupt(body, "checksum mismatch: damaged index"));
+        }
+        let mut r = Le { path, b: &bytes[..body], pos: 8 };
+        let major = r.u16()?;
+        let minor = r.u16()?;
+        if major != MAJOR {
+            return Err(VidxError::Unsupported { path: path.into(), major, minor });
+        }
+        let header_len = r.u32()? as usize;
+        let level = r.u8()?;
+        let n_sections = r.u8()?;
+        r.u16()?;
+        let header = Header {
+            major,
+            minor,
+            level,
+            first_segid: r.u64()?,
+            last_segid: r.u64()?,
+            first_ns: r.u64()? as i64,
+            last_ns: r.u64()? as i64,
+            packets: r.u64()?,
+        };
+        if header_len < HEADER_LEN {
+            return Err(corrupt(12, "header length below 60"));
+        }
+        r.pos = header_len;
+        let mut sections = Vec::new();
+        for _ in 0..n_sections {
+            let at = r.pos;
+            let kind = r.u8()?;
+            r.u8()?;
+            let key_len = usize::from(r.u16()?);
+            r.u32()?;
+            let count = usize::try_from(r.u64()?).unwrap_or(usize::MAX);
+            let offset = usize::try_from(r.u64()?).unwrap_or(usize::MAX);
+            let length = usize::try_from(r.u64()?).unwrap_or(usize::MAX);
+            if offset.checked_add(length).is_none_or(|end| end > body) {
+                return Err(corrupt(at, "section beyond the end of the file"));
+            }
+            let entry = match kind {
+                k if IndexKind::from_code(k).is_some() => key_len + 8,
+                k if k & INTERVALS != 0 && k & 0x80 == 0 => 16,
+                TIME_DIR => 32,
+                FRAGMENTS => 48,
+                _ => continue, // a newer minor's section: skipped
+            };
+            if count.checked_mul(entry).is_none_or(|n| n > length) {
+                return Err(corrupt(at, "section count larger than its length"));
+            }
+            if let Some(k) = IndexKind::from_code(kind) {
+                if key_len != k.key_len() {
+                    return Err(corrupt(at, "key length does not match the index kind"));
+                }
+            }
+            sections.push(Section { kind, key_len, count, offset, length });
+        }
+        Ok(Vidx { path: path.into(), bytes, header, sections })
+    }
+
+    /// The file this index came from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn section(&self, kind: u8) -> Option<Section> {
+        self.sections.iter().find(|s| s.kind == kind).copied()
+    }
+
+    fn entry(&self, s: &Section, width: usize, i: usize) -> &[u8] {
+        let at = s.offset + i * width;
+        self.bytes.get(at..at + width).unwrap_or_default()
+    }
+
+    /// The time intervals of `key` in this segment (binary search of the key table).
+    pub fn lookup(&self, kind: IndexKind, key: &Key) -> Vec<(i64, i64)> {
+        let (Some(keys), Some(ivs)) =
+            (self.section(kind.code()), self.section(INTERVALS | kind.code()))
+        else {
+            return Vec::new();
+        };
+        let width = keys.key_len + 8;
+        let want = key.as_bytes();
+        let (mut lo, mut hi) = (0usize, keys.count);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let e = self.entry(&keys, width, mid);
+            match e.get(..keys.key_len).unwrap_or_default().cmp(want) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => {
+                    let first = le_u32(e, keys.key_len) as usize;
+                    let count = le_u32(e, keys.key_len + 4) as usize;
+                    return (first..first.saturating_add(count))
+                        .take_while(|i| *i < ivs.count)
+                        .map(|i| {
+                            let e = self.entry(&ivs, 16, i);
+                            (le_u64(e, 0) as i64, le_u64(e, 8) as i64)
+                        })
+                        .collect();
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// Number of keys of a kind.
+    pub fn key_count(&self, kind: IndexKind) -> usize {
+        self.section(kind.code()).map_or(0, |s| s.count)
+    }
+
+    /// The time directory.
+    pub fn time_dir(&self) -> Vec<TimeEntry> {
+        let Some(s) = self.section(TIME_DIR) else { return Vec::new() };
+        (0..s.count)
+            .map(|i| {
+                let e = self.entry(&s, 32, i);
+                TimeEntry {
+                    offset: le_u64(e, 0),
+                    ordinal: le_u64(e, 8),
+                    min: le_u64(e, 16) as i64,
+                    max: le_u64(e, 24) as i64,
+                }
+            })
+            .collect()
+    }
+
+    /// The fragment table: ordinal → attributed conn4 key.
+    pub fn fragments(&self) -> HashMap<u64, Key> {
+        let Some(s) = self.section(FRAGMENTS) else { return HashMap::new() };
+        (0..s.count)
+            .map(|i| {
+                let e = self.entry(&s, 48, i);
+                (le_u64(e, 0), Key::new(e.get(8..48).unwrap_or_default()))
+            })
+            .collect()
+    }
+
+    /// Bytes of the file.
+    pub fn len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    /// True for an empty file (never, once parsed).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Unused fields kept for the reader's completeness.
+    #[doc(hidden)]
+    pub fn section_lengths(&self) -> Vec<usize> {
+        self.sections.iter().map(|s| s.length).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::mapped_v4;
+    use crate::key::ConnKey;
+
+    fn sample() -> (IndexBuilder, ConnKey) {
+        let mut b = IndexBuilder::new(30_000_000_000);
+        let c = ConnKey::new(6, mapped_v4([1, 2, 3, 4]), 80, mapped_v4([5, 6, 7, 8]), 1025);
+        let mut keys = Vec::new();
+        c.keys(&IndexKind::DEFAULT, &mut keys);
+        keys.push((IndexKind::L2, crate::key::l2_key(0x0806)));
+        let s = 1_000_000_000;
+        b.add(24, 10 * s, &keys, None);
+        b.add(100, 20 * s, &keys, Some(c.conn4()));
+        b.add(200, 100 * s, &keys, None);
+        (b, c)
+    }
+
+    #[test]
+    fn round_trip_every_kind() {
+        let (b, c) = sample();
+        let bytes = b.encode(7);
+        let v = Vidx::parse(Path::new("x.vidx"), bytes).unwrap();
+        assert_eq!((v.header.first_segid, v.header.packets), (7, 3));
+        let s = 1_000_000_000;
+        let mut keys = Vec::new();
+        c.keys(&IndexKind::DEFAULT, &mut keys);
+        keys.push((IndexKind::L2, crate::key::l2_key(0x0806)));
+        for (kind, key) in keys {
+            assert_eq!(v.lookup(kind, &key), vec![(10 * s, 20 * s), (100 * s, 100 * s)], "{kind}");
+        }
+        assert!(v.lookup(IndexKind::Port, &Key::new(&[0, 1])).is_empty());
+        assert_eq!(v.time_dir().len(), 3);
+        assert_eq!(v.fragments().get(&1), Some(&c.conn4()));
+    }
+
+    #[test]
+    fn damage_is_refused_with_its_reason() {
+        let (b, _) = sample();
+        let bytes = b.encode(1);
+        let p = Path::new("x.vidx");
+        for n in 0..bytes.len() {
+            assert!(Vidx::parse(p, bytes[..n].to_vec()).is_err(), "truncated at {n}");
+        }
+        let mut flipped = bytes.clone();
+        flipped[70] ^= 1;
+        assert!(Vidx::parse(p, flipped).unwrap_err().to_string().contains("checksum mismatch"));
+        let mut magic = bytes.clone();
+        magic[0] = b'X';
+        assert!(Vidx::parse(p, magic).unwrap_err().to_string().contains("bad magic"));
+        let mut major = bytes.clone();
+        major[8] = 2;
+        let body = major.len() - 8;
+        let crc = crc32c::crc32c(&major[..body]);
+        major[body..body + 4].copy_from_slice(&crc.to_le_bytes());
+        assert!(Vidx::parse(p, major)
+            .unwrap_err()
+            .to_string()
+            .contains("index format 2.0 not supported; run vantage packets reindex"));
+    }
+}
