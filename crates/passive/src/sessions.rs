@@ -21,8 +21,8 @@ pub struct SessionInfo {
     pub updates: i64,
     /// Contiguous ranges of sequence numbers.
     pub ranges: Vec<(i64, i64)>,
-    /// Missing sequence numbers between the ranges.
-    pub gaps: Vec<i64>,
+    /// Missing sequence numbers between the ranges, as ranges.
+    pub gaps: Vec<(i64, i64)>,
     /// Whether seq 0 is missing.
     pub missing_start: bool,
     /// Last sequence number every processor has consumed (−1: none).
@@ -83,7 +83,7 @@ pub fn sessions(
     let mut out = Vec::new();
     for ((n, c, s), v) in seqs {
         let ranges = index::ranges(&v);
-        let gaps: Vec<i64> = ranges.windows(2).flat_map(|w| (w[0].1 + 1)..w[1].0).collect();
+        let gaps: Vec<(i64, i64)> = ranges.windows(2).map(|w| (w[0].1 + 1, w[1].0 - 1)).collect();
         let missing_start = v.first() != Some(&0);
         let processed_through = pos.get(&(n.clone(), c.clone(), s)).copied().unwrap_or(-1);
         let pkey = format!("{n}/{c}/{s}");
@@ -92,7 +92,7 @@ pub fn sessions(
         } else if missing_start {
             "missing_start".to_string()
         } else if let Some(g) = gaps.first() {
-            format!("waiting(gap {g})")
+            format!("waiting(gap {})", render_ranges(&[*g]))
         } else {
             "ok".to_string()
         };
@@ -134,7 +134,7 @@ pub fn sessions_rows(list: &[SessionInfo]) -> Rows {
             .map(|s| {
                 let ctx: String = s.anonymization_context.chars().take(8).collect();
                 let time = vantage_core::Timestamp(s.session_id.saturating_mul(1000)).to_rfc3339();
-                let gaps = s.gaps.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+                let gaps = render_ranges(&s.gaps);
                 vec![
                     s.node_id.as_str().into(),
                     ctx.into(),

@@ -2,5 +2,7 @@
 
 mod common;
 mod conformance_anonymization;
+mod conformance_end_to_end;
 mod conformance_parser;
 mod conformance_processors;
+mod conformance_sessions;
