@@ -7,7 +7,18 @@
 //! - [`normalize`]: rules 1–19 of §5.3 and sanitization (§5.5).
 //! - [`ids`]: src_sha1, id, report_id and measurement_uid (§5.4).
 //! - [`report`]: one report file in, datums and badblobs out ([`report::autoclave`]).
+//! - [`pack`] and [`names`]: the canning rule (§4.2) and report file names (§2.3).
+//! - Stages over a data directory and warehouse: [`ingest()`] (§2.5), [`can()`] (§4),
+//!   [`autoclave()`] (§5), [`show()`] (§5.7); [`ReportsConfig`] is `[reports]`.
 #![deny(missing_docs)]
+
+mod autoclave;
+mod canning;
+mod config;
+mod error;
+mod ingest;
+mod schema;
+mod show;
 
 pub mod ids;
 pub mod json;
@@ -18,3 +29,13 @@ pub mod report;
 pub mod slice;
 pub mod value;
 pub mod yaml;
+
+pub use crate::{
+    autoclave::{autoclave, AutoclaveSummary, CleanLine, AUTOCLAVE_VER},
+    canning::{can, CanLine, CanSummary, CANNING_VER},
+    config::{CollectorConfig, ReportsConfig},
+    error::ReportsError,
+    ingest::{conventional_name, ingest, IngestLine, IngestSummary},
+    schema::MIGRATIONS,
+    show::show,
+};
