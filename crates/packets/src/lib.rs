@@ -45,7 +45,7 @@ pub use crate::{
     demo::{demo, DemoSummary},
     error::{ConfigError, FilterError, ReadError, StoreError, VidxError},
     filter::{Dir, Family, Filter, Net, Node, PacketRef, Prim},
-    key::{parse_key, ConnKey, IndexKind, Key},
+    key::{addr_text as flows_addr, parse_key, ConnKey, IndexKind, Key},
     pcapout::OutputWriter,
     query::{Query, QueryResult, Selector},
     record::{packets_root, record_files, FileReport, RecordReport},

@@ -316,6 +316,17 @@ impl Recorder {
         Ok(std::mem::take(&mut self.flows))
     }
 
+    /// Stops as `kill -9` would (tests): buffered records are lost, open segments stay
+    /// `.open`, nothing is closed or indexed; the lock goes as the process's would.
+    #[doc(hidden)]
+    pub fn crash(mut self) {
+        for rt in &mut self.classes {
+            for seg in rt.open.drain(..) {
+                std::mem::forget(seg);
+            }
+        }
+    }
+
     /// Memory ring usage per class: (name, packets, bytes, span ns).
     pub fn ring_usage(&self) -> Vec<(String, u64, u64, i64)> {
         self.classes

@@ -2,3 +2,5 @@
 
 #[path = "suite/conformance.rs"]
 mod conformance;
+#[path = "suite/record.rs"]
+mod record;
