@@ -9,7 +9,8 @@
 //! - [`report`]: one report file in, datums and badblobs out ([`report::autoclave`]).
 //! - [`pack`] and [`names`]: the canning rule (§4.2) and report file names (§2.3).
 //! - Stages over a data directory and warehouse: [`ingest()`] (§2.5), [`can()`] (§4),
-//!   [`autoclave()`] (§5), [`show()`] (§5.7); [`ReportsConfig`] is `[reports]`.
+//!   [`autoclave()`] (§5), [`show()`] (§5.7), [`run()`] (one tick); [`lock`] takes the
+//!   `reports` lock; [`ReportsConfig`] is `[reports]`.
 #![deny(missing_docs)]
 
 mod autoclave;
@@ -17,6 +18,7 @@ mod canning;
 mod config;
 mod error;
 mod ingest;
+mod run;
 mod schema;
 mod show;
 
@@ -36,6 +38,7 @@ pub use crate::{
     config::{CollectorConfig, ReportsConfig},
     error::ReportsError,
     ingest::{conventional_name, ingest, IngestLine, IngestSummary},
+    run::{lock, run, RunSummary, LOCK_NAME},
     schema::MIGRATIONS,
     show::show,
 };

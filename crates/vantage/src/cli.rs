@@ -74,7 +74,13 @@ pub enum Command {
     /// Write, read and verify cans (LZ4-framed tar archives with an index)
     #[command(subcommand)]
     Can(commands::can::CanCommand),
+    /// OONI pipeline: ingest probe reports, can them, autoclave them into clean measurements
+    #[command(subcommand)]
+    Reports(commands::reports::ReportsCommand),
     /// NOX data warehouse: import controller flat files, time travel over flows, links, hosts
     #[command(subcommand)]
     Netstate(commands::netstate::NetstateCommand),
+    /// Time Machine: record pcaps with per-connection cutoff, query connections to pcap
+    #[command(subcommand)]
+    Packets(commands::packets::PacketsCommand),
 }

@@ -3,6 +3,8 @@
 pub mod can;
 pub mod demo;
 pub mod netstate;
+pub mod packets;
+pub mod reports;
 pub mod sql;
 pub mod status;
 pub mod verify;
@@ -29,5 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sql(a) => sql::run(&ctx, a),
         Command::Can(c) => can::run(&ctx, c),
         Command::Netstate(c) => netstate::run(&ctx, c),
+        Command::Packets(c) => packets::run(&ctx, c),
+        Command::Reports(c) => reports::run(&ctx, c),
     }
 }

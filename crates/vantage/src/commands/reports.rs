@@ -1,0 +1,202 @@
+//! `vantage reports ...`: the OONI pipeline (reports spec §9). Parses, takes the `reports`
+//! lock, calls `vantage_reports`, prints; exit codes come from the library's errors
+//! (3 when an input was quarantined; badblobs are counts, not rejections).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use vantage_core::{Bucket, Exit};
+use vantage_reports::ReportsConfig;
+use vantage_warehouse::{Rows, Value};
+
+use crate::context::{Coded, Context, Format, OrExit};
+use crate::output::print_rows;
+
+/// The reports verbs.
+#[derive(Debug, clap::Subcommand)]
+pub enum ReportsCommand {
+    /// Accept report files (YAML 0.1.0, JSON 0.2.0; .gz/.lz4/.zst; .tar archives) into the inbox
+    #[command(after_help = "Examples:\n  vantage reports ingest ~/ooni/2016-07-07/\n  \
+        vantage reports ingest r.json.gz --bucket 2020-01-02\n\n\
+        Bucket: --bucket, else the nearest directory named YYYY-MM-DD, else the file's mtime (UTC).\n\
+        Duplicates (same sha1) are skipped; exit 3 if anything was quarantined.")]
+    Ingest {
+        /// Files or directories (searched recursively)
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Put everything in this bucket
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        bucket: Option<Bucket>,
+    },
+    /// Pack each bucket's uncanned reports into raw cans (~64 MiB slices per test name)
+    #[command(
+        after_help = "Examples:\n  vantage reports can\n  vantage reports can --bucket 2016-07-07"
+    )]
+    Can {
+        /// Only this bucket [default: every bucket with uncanned reports]
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        bucket: Option<Bucket>,
+    },
+    /// Normalize and sanitize raw cans into clean cans of JSON lines
+    #[command(after_help = "Examples:\n  vantage reports autoclave\n  \
+        vantage reports autoclave --bucket 2016-07-07 --reclean    (rebuild after a rule change)")]
+    Autoclave {
+        /// Only this bucket [default: every bucket with new raw cans]
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        bucket: Option<Bucket>,
+        /// Rebuild the bucket's clean cans from scratch and swap them in atomically
+        #[arg(long)]
+        reclean: bool,
+    },
+    /// One tick: ingest inbox/reports/drop/, then can and autoclave every bucket with new work
+    #[command(after_help = "Example:\n  vantage reports run    (a second run does nothing)")]
+    Run,
+    /// Print one normalized measurement by measurement_uid or id
+    #[command(
+        after_help = "Examples:\n  vantage reports show 0120151105e6e97af9dabb462dc4066ae2fd58a5\n  \
+        vantage reports show d0552436-0a70-21f9-4587-796eec0cf019"
+    )]
+    Show {
+        /// measurement_uid, or the `id` UUID
+        id: String,
+    },
+}
+
+fn config(ctx: &Context) -> anyhow::Result<ReportsConfig> {
+    ctx.config.section::<ReportsConfig>("reports").coded()
+}
+
+fn print_json(v: &impl Serialize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn table(columns: &[&str], rows: Vec<Vec<Value>>) -> Rows {
+    Rows { columns: columns.iter().map(|c| c.to_string()).collect(), rows }
+}
+
+fn print_ingest(ctx: &Context, s: &vantage_reports::IngestSummary) -> anyhow::Result<()> {
+    if ctx.format == Format::Json {
+        return print_json(s);
+    }
+    let rows = s
+        .files
+        .iter()
+        .map(|l| {
+            vec![
+                l.input.as_str().into(),
+                l.status.into(),
+                l.bucket.clone().into(),
+                l.name.clone().into(),
+                l.reason.clone().into(),
+            ]
+        })
+        .collect();
+    print_rows(&table(&["input", "status", "bucket", "name", "reason"], rows), ctx.format)?;
+    Ok(())
+}
+
+fn print_can(ctx: &Context, s: &vantage_reports::CanSummary) -> anyhow::Result<()> {
+    if ctx.format == Format::Json {
+        return print_json(s);
+    }
+    let rows = s
+        .cans
+        .iter()
+        .map(|c| {
+            vec![
+                c.filename.as_str().into(),
+                c.action.into(),
+                (c.members as u64).into(),
+                c.text_size.into(),
+                c.file_size.into(),
+            ]
+        })
+        .collect();
+    print_rows(&table(&["can", "action", "reports", "text_size", "file_size"], rows), ctx.format)?;
+    Ok(())
+}
+
+fn print_autoclave(ctx: &Context, s: &vantage_reports::AutoclaveSummary) -> anyhow::Result<()> {
+    if ctx.format == Format::Json {
+        return print_json(s);
+    }
+    let rows = s
+        .cans
+        .iter()
+        .map(|c| {
+            vec![
+                c.filename.as_str().into(),
+                c.reports.into(),
+                c.datums.into(),
+                c.badblobs.into(),
+                c.src_bytes.into(),
+            ]
+        })
+        .collect();
+    print_rows(
+        &table(&["clean_can", "reports", "datums", "badblobs", "src_bytes"], rows),
+        ctx.format,
+    )?;
+    Ok(())
+}
+
+fn rejected(n: usize) -> anyhow::Result<()> {
+    if n > 0 {
+        return Err(Coded::new(
+            Exit::Rejected,
+            format!("{n} input(s) quarantined (see the lines above)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs one reports verb.
+pub fn run(ctx: &Context, cmd: &ReportsCommand) -> anyhow::Result<()> {
+    let cfg = config(ctx)?;
+    let data = ctx.data_dir()?;
+    let mut wh = ctx.warehouse(&data)?;
+    if let ReportsCommand::Show { id } = cmd {
+        // Read-only: no lock, so `show` works while a stage runs.
+        let line = vantage_reports::show(&data, &mut wh, id).coded()?;
+        let mut out = std::io::stdout().lock();
+        out.write_all(&line)?;
+        out.write_all(b"\n")?;
+        return Ok(());
+    }
+    let _lock = vantage_reports::lock(&wh, &data).coded()?;
+    match cmd {
+        ReportsCommand::Ingest { paths, bucket } => {
+            let s = vantage_reports::ingest(&data, &mut wh, paths, *bucket).coded()?;
+            print_ingest(ctx, &s)?;
+            rejected(s.quarantined())
+        }
+        ReportsCommand::Can { bucket } => {
+            let s = vantage_reports::can(&data, &mut wh, &cfg, *bucket).coded()?;
+            print_can(ctx, &s)?;
+            for q in &s.quarantined {
+                eprintln!("quarantined: {q}");
+            }
+            rejected(s.quarantined.len())
+        }
+        ReportsCommand::Autoclave { bucket, reclean } => {
+            let s = vantage_reports::autoclave(&data, &mut wh, &cfg, *bucket, *reclean).coded()?;
+            print_autoclave(ctx, &s)
+        }
+        ReportsCommand::Run => {
+            let s = vantage_reports::run(&data, &mut wh, &cfg).coded()?;
+            if ctx.format == Format::Json {
+                print_json(&s)?;
+            } else {
+                print_ingest(ctx, &s.ingest)?;
+                print_can(ctx, &s.can)?;
+                print_autoclave(ctx, &s.autoclave)?;
+            }
+            rejected(s.ingest.quarantined() + s.can.quarantined.len())
+        }
+        ReportsCommand::Show { .. } => Ok(()),
+    }
+}
