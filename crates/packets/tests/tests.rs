@@ -2,5 +2,7 @@
 
 #[path = "suite/conformance.rs"]
 mod conformance;
+#[path = "suite/pcapng.rs"]
+mod pcapng;
 #[path = "suite/record.rs"]
 mod record;
