@@ -464,7 +464,7 @@ fn ingest_member(
         Err(e) => return fail(tx, quarantined(member, "gzip", format!("{place}: {e}"))),
     };
     if frequent::is_frequent(&text) {
-        return ingest_frequent(env, tx, &place, member, &text).or_else(|r| fail(tx, r));
+        return ingest_frequent(env, tx, &place, member, &text).or_else(|r| fail(tx, *r));
     }
     let mut u = match parse_update(&text) {
         Ok(u) => u,
@@ -541,13 +541,13 @@ fn ingest_frequent(
     place: &str,
     member: &str,
     text: &str,
-) -> Result<MemberReport, MemberReport> {
+) -> Result<MemberReport, Box<MemberReport>> {
     let stem = member.rsplit('/').next().unwrap_or(member).trim_end_matches(".gz");
     let parse_fail = |line: Option<u64>, message: String| {
         let mut r = quarantined(member, "parse", message);
         r.section = Some("intro");
         r.line = line;
-        r
+        Box::new(r)
     };
     let Some((node, session, seq)) = frequent::frequent_name(stem) else {
         return Err(parse_fail(
@@ -590,24 +590,6 @@ fn ingest_frequent(
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn md5_token_and_layouts() {
-        assert_eq!(
-            md5_in_name("d/OW1_2012-09-01_06-03-08_13561a69c38cc63f936049ded7734634.tar")
-                .as_deref(),
-            Some("13561a69c38cc63f936049ded7734634")
-        );
-        assert_eq!(md5_in_name("OW1_2012-09-01_06-03-08.tar"), None);
-        assert_eq!(layout("a.tar"), Layout::Tar);
-        assert_eq!(layout("a.tgz"), Layout::TarGz);
-        assert_eq!(layout("OW-1-2.gz"), Layout::Single);
-    }
-}
-
 /// Indexes already-parsed, already-anonymized updates (the processor vectors, tests, the
 /// generator's fast path) as one source named `name`, in one transaction. Returns how many
 /// were new.
@@ -645,4 +627,22 @@ pub fn ingest_updates(
         index::refresh_sessions(tx, &touched)?;
         Ok::<u64, PassiveError>(new)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn md5_token_and_layouts() {
+        assert_eq!(
+            md5_in_name("d/OW1_2012-09-01_06-03-08_13561a69c38cc63f936049ded7734634.tar")
+                .as_deref(),
+            Some("13561a69c38cc63f936049ded7734634")
+        );
+        assert_eq!(md5_in_name("OW1_2012-09-01_06-03-08.tar"), None);
+        assert_eq!(layout("a.tar"), Layout::Tar);
+        assert_eq!(layout("a.tgz"), Layout::TarGz);
+        assert_eq!(layout("OW-1-2.gz"), Layout::Single);
+    }
 }

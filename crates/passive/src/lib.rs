@@ -13,6 +13,7 @@
 //! | `ingest` | tarballs, uploads, quarantine (§3) |
 //! | `state`, `sink`, [`process`] | per-session state, processors, writing rows, orchestration (§5, §6) |
 //! | `sessions` | the sessions listing (§8) |
+//! | `generate` | the seeded generator of updates and tarballs (§9) |
 #![deny(missing_docs)]
 
 pub mod anonymize;
@@ -21,6 +22,7 @@ mod config;
 mod decode;
 mod error;
 mod frequent;
+mod generate;
 mod index;
 mod ingest;
 pub mod parser;
@@ -41,6 +43,7 @@ pub use crate::{
     decode::{decode_member, is_gzip, GzipError},
     error::PassiveError,
     frequent::{frequent_name, is_frequent, parse_frequent, FrequentDevice, FrequentUpdate},
+    generate::{generate, GenLayout, GenerateOptions, GenerateReport, RouterTruth, WHITELIST},
     index::{contiguous_through, index_update, ranges, refresh_sessions, Indexed, Origin},
     ingest::{
         expand, ingest_bytes, ingest_paths, ingest_updates, md5_in_name, MemberReport,

@@ -538,7 +538,7 @@ fn run_session(
             break;
         }
         db_state_pos = to;
-        for name in ctx.selected.iter().copied() {
+        for name in ctx.selected {
             let e = pos.entry(name.to_string()).or_insert(-1);
             *e = (*e).max(to);
         }

@@ -287,6 +287,8 @@ impl SessionState {
         serde_json::from_slice::<SessionState>(bytes).ok().filter(|s| s.v == STATE_VERSION)
     }
 
+    // The arguments are the spec's A entry (mac, name, flag, ip, interval) and the depth.
+    #[allow(clippy::too_many_arguments)]
     fn add_a(
         &mut self,
         mac: &str,

@@ -6,3 +6,4 @@ mod conformance_end_to_end;
 mod conformance_parser;
 mod conformance_processors;
 mod conformance_sessions;
+mod incremental;
