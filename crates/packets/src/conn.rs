@@ -422,7 +422,7 @@ mod tests {
 
     #[test]
     fn protocol_is_part_of_the_key_and_both_directions_meet() {
-        let mut t = ConnTable::new(1800_000_000_000, 100, 30_000_000_000);
+        let mut t = ConnTable::new(1_800_000_000_000, 100, 30_000_000_000);
         let mut flows = Vec::new();
         let a = run(&mut t, pkt(0, 1, 1000, 2, 80, 6), &mut flows);
         let b = run(&mut t, pkt(1, 2, 80, 1, 1000, 6), &mut flows);
@@ -454,7 +454,7 @@ mod tests {
 
     #[test]
     fn fragments_take_the_first_fragments_ports() {
-        let mut t = ConnTable::new(1800_000_000_000, 100, 30_000_000_000);
+        let mut t = ConnTable::new(1_800_000_000_000, 100, 30_000_000_000);
         let mut flows = Vec::new();
         let (f, mut d) = pkt(0, 1, 7001, 2, 7000, 17);
         d.frag = Frag::First(9);

@@ -123,8 +123,8 @@ impl IndexBuilder {
 
     /// The file bytes of this index as level 0 of segment `segid`.
     pub fn encode(&self, segid: u64) -> Vec<u8> {
-        let mut by_kind: Vec<Vec<(&Key, &Vec<(i64, i64)>)>> =
-            vec![Vec::new(); IndexKind::ALL.len()];
+        type Entries<'a> = Vec<(&'a Key, &'a Vec<(i64, i64)>)>;
+        let mut by_kind: Vec<Entries<'_>> = vec![Vec::new(); IndexKind::ALL.len()];
         for ((kind, key), ivs) in &self.maps {
             if let Some(v) = by_kind.get_mut(usize::from(kind.code() - 1)) {
                 v.push((key, ivs));

@@ -167,7 +167,8 @@ fn cutoff_matches_an_independent_count() {
     write_pcap(&trace, &opts).unwrap();
     let limit = 15 * 1024;
     // Independent count: per connection (5-tuple, either direction), in arrival order.
-    let mut seen: HashMap<(u8, Vec<u8>, u16, Vec<u8>, u16), u64> = HashMap::new();
+    type Tuple = (u8, Vec<u8>, u16, Vec<u8>, u16);
+    let mut seen: HashMap<Tuple, u64> = HashMap::new();
     let (mut want_pkts, mut want_bytes) = (0u64, 0u64);
     generate(&opts, |f| {
         let v6 = f.data[12..14] == [0x86, 0xdd];
