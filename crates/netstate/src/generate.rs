@@ -209,7 +209,7 @@ enum Event {
         bytes: u64,
         dur: u32,
     },
-    LinkDown(usize),
+    LinkFailure,
     LinkUp(usize),
     HostMove(usize),
     Restart,
@@ -222,6 +222,7 @@ struct Sim<'o> {
     source: String,
     dpids: Vec<u64>,
     links: Vec<Link>,
+    up: Vec<bool>,
     hosts: Vec<Host>,
     now: i64,
     gen: u32,
@@ -269,6 +270,7 @@ impl<'o> Sim<'o> {
             rng,
             source: format!("ctl-{index}"),
             dpids,
+            up: vec![true; links.len()],
             links,
             hosts,
             now: o.start_us,
@@ -401,7 +403,7 @@ impl<'o> Sim<'o> {
                 break;
             }
         }
-        out.truncate(4);
+        out.truncate(3);
         out
     }
 
@@ -496,7 +498,7 @@ impl<'o> Sim<'o> {
             sport.into(),
             dport.into(),
         ];
-        let close = t + (life * 1e6) as i64 + 5_000_000;
+        let close = t + (life * 1e6) as i64 + 10_000_000; // idle timeout 10 s
         self.at(
             close,
             Event::FlowClose { gen: self.gen, hops, key, packets, bytes, dur: life as u32 },
@@ -541,27 +543,31 @@ impl<'o> Sim<'o> {
                     );
                 }
             }
-            Event::LinkDown(k) => {
+            Event::LinkFailure => {
                 // Both directions closed by DP/PORT wildcard (the far end NULL).
-                let l = self.links[k].clone();
-                for (sw, port) in [l.a, l.b] {
-                    let dp = self.dpids[sw];
-                    self.line(
-                        "LLDP_LINKS",
-                        "C",
-                        self.now,
-                        &[F::I(dp), F::I(port.into()), F::N, F::N],
-                    );
+                let k = self.rng.gen_range(0..self.links.len().max(1));
+                if self.up.get(k) == Some(&true) {
+                    self.up[k] = false;
+                    let l = self.links[k].clone();
+                    for (sw, port) in [l.a, l.b] {
+                        let dp = self.dpids[sw];
+                        self.line(
+                            "LLDP_LINKS",
+                            "C",
+                            self.now,
+                            &[F::I(dp), F::I(port.into()), F::N, F::N],
+                        );
+                    }
+                    let back = self.exp(2.0);
+                    self.at(self.now + back, Event::LinkUp(k));
                 }
-                let back = self.exp(30.0);
-                self.at(self.now + back, Event::LinkUp(k));
+                let next = self.exp(1.0 / (self.o.flows_per_s * 0.033));
+                self.at(self.now + next, Event::LinkFailure);
             }
             Event::LinkUp(k) => {
-                self.link_open(k, self.now);
-                let next = self.exp(600.0);
-                let k2 = self.rng.gen_range(0..self.links.len().max(1));
-                if !self.links.is_empty() {
-                    self.at(self.now + next, Event::LinkDown(k2));
+                if self.up.get(k) == Some(&false) {
+                    self.up[k] = true;
+                    self.link_open(k, self.now);
                 }
             }
             Event::HostMove(h) => {
@@ -578,7 +584,7 @@ impl<'o> Sim<'o> {
                 self.hosts[h].port = port;
                 let new = self.hosts[h].clone();
                 self.learn(&new, self.now + 1);
-                if self.rng.gen_range(0..4) == 0 {
+                if self.rng.gen_bool(0.6) {
                     self.line(
                         "PF",
                         "C",
@@ -587,7 +593,7 @@ impl<'o> Sim<'o> {
                     );
                     self.fingerprint(&new, self.now + 2);
                 }
-                let next = self.exp(20.0);
+                let next = self.exp(1.0 / (self.o.flows_per_s * 0.27));
                 let h2 = self.rng.gen_range(0..self.hosts.len());
                 self.at(self.now + next, Event::HostMove(h2));
             }
@@ -598,6 +604,7 @@ impl<'o> Sim<'o> {
                     self.line(table, "*", self.now, &nulls);
                 }
                 self.gen += 1;
+                self.up.iter_mut().for_each(|u| *u = true);
                 self.now += 1_000_000;
                 self.discover();
                 self.at(self.now + self.o.restart_every_s as i64 * 1_000_000, Event::Restart);
@@ -629,11 +636,10 @@ impl<'o> Sim<'o> {
         let dt = self.exp(1.0 / self.o.flows_per_s.max(0.001));
         self.at(t + dt, Event::FlowArrival);
         if !self.links.is_empty() {
-            let dt = self.exp(300.0);
-            let k = self.rng.gen_range(0..self.links.len());
-            self.at(t + dt, Event::LinkDown(k));
+            let dt = self.exp(1.0 / (self.o.flows_per_s * 0.033));
+            self.at(t + dt, Event::LinkFailure);
         }
-        let dt = self.exp(20.0);
+        let dt = self.exp(1.0 / (self.o.flows_per_s * 0.27));
         let h = self.rng.gen_range(0..self.hosts.len());
         self.at(t + dt, Event::HostMove(h));
         if self.o.restart_every_s > 0 {
