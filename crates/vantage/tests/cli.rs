@@ -1,0 +1,147 @@
+//! The foundation's command line, run as a user runs it: status, sql, global options,
+//! help texts and exit codes.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn vantage(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vantage"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("VANTAGE_WAREHOUSE")
+        .env_remove("VANTAGE_CONFIG")
+        .output()
+        .expect("run vantage")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn status_lists_every_kind_in_every_format() {
+    let dir = vantage_testkit::tempdir();
+    let data = dir.path().join("d");
+    let o = vantage(&data, &["status"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for kind in ["packets", "reports", "passive", "netstate"] {
+        assert!(stdout(&o).contains(kind), "{}", stdout(&o));
+    }
+    assert!(data.join("vantage.db").is_file());
+    let o = vantage(&data, &["status", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.as_array().map(Vec::len), Some(4));
+    assert_eq!(v[0]["arrivals"], 0);
+    let o = vantage(&data, &["--format", "csv", "status"]);
+    assert!(stdout(&o).starts_with("kind,arrivals,bytes,"), "{}", stdout(&o));
+}
+
+#[test]
+fn sql_prints_table_csv_and_json() {
+    let dir = vantage_testkit::tempdir();
+    let q = "SELECT 1 AS n, 'a,b' AS t, NULL AS z";
+    let o = vantage(dir.path(), &["sql", q]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "n  t    z\n-  ---  -\n1  a,b\n");
+    let o = vantage(dir.path(), &["sql", "--format", "csv", q]);
+    assert_eq!(stdout(&o), "n,t,z\n1,\"a,b\",\n");
+    let o = vantage(dir.path(), &["sql", "--format", "json", q]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v, serde_json::json!([{"n": 1, "t": "a,b", "z": null}]));
+}
+
+#[test]
+fn bad_query_is_a_one_line_usage_error() {
+    let dir = vantage_testkit::tempdir();
+    let o = vantage(dir.path(), &["sql", "SELECT nope FROM catalog_cans"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.starts_with("error: ") && err.contains("nope"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn bad_config_names_the_file() {
+    let dir = vantage_testkit::tempdir();
+    let cfg = dir.path().join("vantage.toml");
+    std::fs::write(&cfg, "[netstat]\nx = 1\n").unwrap();
+    let o = vantage(dir.path(), &["--config", cfg.to_str().unwrap(), "status"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains(&cfg.display().to_string()), "{}", stderr(&o));
+    let o = vantage(dir.path(), &["--config", "/nonexistent/vantage.toml", "status"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("/nonexistent/vantage.toml"), "{}", stderr(&o));
+}
+
+#[test]
+fn unreachable_warehouse_is_storage_error() {
+    let dir = vantage_testkit::tempdir();
+    let o = vantage(dir.path(), &["--warehouse", "postgres://nobody@127.0.0.1:1/none", "status"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot connect"), "{}", stderr(&o));
+}
+
+#[test]
+fn data_directory_that_cannot_be_created_is_storage_error() {
+    let dir = vantage_testkit::tempdir();
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, b"x").unwrap();
+    let o = vantage(&file.join("sub"), &["status"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("plain-file"), "{}", stderr(&o));
+}
+
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    let dir = vantage_testkit::tempdir();
+    assert_eq!(vantage(dir.path(), &["no-such-verb"]).status.code(), Some(1));
+    assert_eq!(vantage(dir.path(), &["sql"]).status.code(), Some(1));
+    let o = vantage(dir.path(), &["--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("Examples:"));
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    let dir = vantage_testkit::tempdir();
+    let top = stdout(&vantage(dir.path(), &["--help"]));
+    let commands: Vec<String> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|c| c != "help")
+        .collect();
+    assert!(commands.len() >= 5, "{top}");
+    let mut missing = Vec::new();
+    let mut check = |args: Vec<String>| {
+        let mut full = args.clone();
+        full.push("--help".into());
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        let text = stdout(&vantage(dir.path(), &refs));
+        let subs: Vec<String> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("Commands:"))
+            .skip(1)
+            .take_while(|l| l.starts_with("  "))
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .filter(|c| c != "help")
+            .collect();
+        if subs.is_empty() && !text.contains("Example") {
+            missing.push(args.join(" "));
+        }
+        subs
+    };
+    for c in &commands {
+        for s in check(vec![c.clone()]) {
+            check(vec![c.clone(), s]);
+        }
+    }
+    assert!(missing.is_empty(), "commands without an example in --help: {missing:?}");
+}
