@@ -213,3 +213,43 @@ mod tests {
         assert!(whitelist_matches(&wl, "Google.COM").is_empty());
     }
 }
+
+/// What `vantage passive hash` prints for one value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Hashed {
+    /// The value given.
+    pub value: String,
+    /// `ip`, `mac`, `domain` or `signature`.
+    pub kind: &'static str,
+    /// The router's form.
+    pub hash: String,
+}
+
+/// The router forms of values: a dotted quad is an IP, `aa:bb:cc:dd:ee:ff` a MAC, any
+/// other a domain (`force_domain` hashes everything as a domain); `signature` prepends the
+/// key's signature.
+pub fn hash_values(
+    key: &RouterKey,
+    order: ByteOrder,
+    values: &[String],
+    force_domain: bool,
+    signature: bool,
+) -> Vec<Hashed> {
+    let mut out = Vec::new();
+    if signature {
+        out.push(Hashed { value: String::new(), kind: "signature", hash: key.signature() });
+    }
+    for v in values {
+        let h = match (force_domain, parse_ipv4(v), parse_mac(v)) {
+            (false, Some(ip), _) => {
+                Hashed { value: v.clone(), kind: "ip", hash: key.ip(ip, order) }
+            }
+            (false, None, Some(mac)) => {
+                Hashed { value: v.clone(), kind: "mac", hash: key.mac(mac) }
+            }
+            _ => Hashed { value: v.clone(), kind: "domain", hash: key.domain(v) },
+        };
+        out.push(h);
+    }
+    out
+}

@@ -194,9 +194,31 @@ pub fn ingest_bytes(
     ingest_source(env, wh, name, bytes, true)
 }
 
+/// Whether a file met in a directory walk can be an input: a tarball, a gzip, or a plain
+/// update named `<node>-<session>-<seq>` (the generator's `keys/` and `truth.json`, and
+/// any other file, are left alone). Files named explicitly are always taken.
+fn looks_like_input(p: &std::path::Path) -> bool {
+    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let plain = name
+        .rsplitn(3, '-')
+        .take(2)
+        .all(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+        && name.matches('-').count() >= 2;
+    [".tar", ".tar.gz", ".tgz", ".gz"].iter().any(|e| name.ends_with(e)) || plain
+}
+
 /// Files under the given paths, directories expanded recursively in name order.
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, PassiveError> {
     let mut out = Vec::new();
+    expand_into(paths, true, &mut out)?;
+    Ok(out)
+}
+
+fn expand_into(
+    paths: &[PathBuf],
+    explicit: bool,
+    out: &mut Vec<PathBuf>,
+) -> Result<(), PassiveError> {
     for p in paths {
         let meta = std::fs::metadata(p).map_err(io(p))?;
         if meta.is_dir() {
@@ -209,14 +231,16 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, PassiveError> {
                 .into_iter()
                 .filter(|e| !e.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
                 .collect();
-            out.extend(expand(&names)?);
+            expand_into(&names, false, out)?;
         } else if meta.is_file() {
-            out.push(p.clone());
+            if explicit || looks_like_input(p) {
+                out.push(p.clone());
+            }
         } else {
             return Err(PassiveError::NotAnInput(p.clone()));
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Copies the raw bytes to the archive, unchanged; returns the archive path.
@@ -644,5 +668,9 @@ mod tests {
         assert_eq!(layout("a.tar"), Layout::Tar);
         assert_eq!(layout("a.tgz"), Layout::TarGz);
         assert_eq!(layout("OW-1-2.gz"), Layout::Single);
+        assert!(looks_like_input(std::path::Path::new("d/OW0123-1346479358582428-12")));
+        assert!(looks_like_input(std::path::Path::new("d/x.tgz")));
+        assert!(!looks_like_input(std::path::Path::new("d/keys/OW0123.key")));
+        assert!(!looks_like_input(std::path::Path::new("d/truth.json")));
     }
 }

@@ -12,6 +12,7 @@
 //! | `codec`, `index` | stored update bodies; the updates and sessions index (§3) |
 //! | `ingest` | tarballs, uploads, quarantine (§3) |
 //! | `state`, `sink`, [`process`] | per-session state, processors, writing rows, orchestration (§5, §6) |
+//! | `run`, `demo` | one tick of spool ingest + process; the demo's part |
 //! | `sessions` | the sessions listing (§8) |
 //! | `generate` | the seeded generator of updates and tarballs (§9) |
 #![deny(missing_docs)]
@@ -20,6 +21,7 @@ pub mod anonymize;
 mod codec;
 mod config;
 mod decode;
+mod demo;
 mod error;
 mod frequent;
 mod generate;
@@ -27,6 +29,7 @@ mod index;
 mod ingest;
 pub mod parser;
 pub mod process;
+mod run;
 pub mod schema;
 mod section;
 mod sessions;
@@ -41,6 +44,7 @@ pub use crate::{
     codec::{decode as decode_body, encode as encode_body, CodecError},
     config::{EnvError, PassiveConfig, PassiveEnv},
     decode::{decode_member, is_gzip, GzipError},
+    demo::{demo, DemoSummary},
     error::PassiveError,
     frequent::{frequent_name, is_frequent, parse_frequent, FrequentDevice, FrequentUpdate},
     generate::{generate, GenLayout, GenerateOptions, GenerateReport, RouterTruth, WHITELIST},
@@ -51,6 +55,7 @@ pub use crate::{
     },
     parser::{parse_update, split_sections, ParseError},
     process::{process, ProcessOptions, ProcessReport, ProcessorReport, PROCESSORS},
+    run::{run, RunOptions},
     section::Section,
     sessions::{sessions, sessions_rows, SessionInfo},
     update::{

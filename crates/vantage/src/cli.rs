@@ -83,4 +83,7 @@ pub enum Command {
     /// Time Machine: record pcaps with per-connection cutoff, query connections to pcap
     #[command(subcommand)]
     Packets(commands::packets::PacketsCommand),
+    /// Bismark passive: ingest router updates, process sessions into traffic statistics
+    #[command(subcommand)]
+    Passive(commands::passive::PassiveCommand),
 }

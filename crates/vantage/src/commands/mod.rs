@@ -4,6 +4,7 @@ pub mod can;
 pub mod demo;
 pub mod netstate;
 pub mod packets;
+pub mod passive;
 pub mod reports;
 pub mod sql;
 pub mod status;
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Can(c) => can::run(&ctx, c),
         Command::Netstate(c) => netstate::run(&ctx, c),
         Command::Packets(c) => packets::run(&ctx, c),
+        Command::Passive(c) => passive::run(&ctx, c),
         Command::Reports(c) => reports::run(&ctx, c),
     }
 }
