@@ -221,7 +221,8 @@ fn apply_env_overrides(table: &mut toml::Table, vars: &[(String, String)]) {
         for section in SECTIONS {
             let prefix = format!("VANTAGE_{}_", section.to_uppercase());
             if let Some(key) = name.strip_prefix(&prefix) {
-                if !key.is_empty() && !(*section == "warehouse" && key == "URL") {
+                let is_url = *section == "warehouse" && key == "URL";
+                if !key.is_empty() && !is_url {
                     set_key(table, section, &key.to_lowercase(), override_value(value));
                 }
             }

@@ -4,7 +4,6 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-use anyhow::Context as _;
 use vantage_core::{Config, DataDir, Exit, HasExit};
 use vantage_warehouse::Warehouse;
 
@@ -74,7 +73,9 @@ impl StdError for Coded {
 
 impl Coded {
     /// An error with an explicit exit code, for conditions the binary itself finds
-    /// (e.g. "3 inputs rejected").
+    /// (e.g. "3 inputs rejected"). Returns the `anyhow::Error` callers propagate, not
+    /// `Coded` itself, because that is all any caller does with it.
+    #[allow(clippy::new_ret_no_self)]
     pub fn new(exit: Exit, message: impl Into<String>) -> anyhow::Error {
         let message: String = message.into();
         anyhow::Error::new(Coded { exit, inner: message.into() })
@@ -145,12 +146,4 @@ pub fn progress_bar(ctx: &Context, len: u64, what: &str) -> indicatif::ProgressB
     bar.set_style(style);
     bar.set_message(what.to_string());
     bar
-}
-
-/// Context for errors about a user-named path.
-pub fn with_path<T, E: StdError + Send + Sync + 'static>(
-    r: Result<T, E>,
-    path: &std::path::Path,
-) -> anyhow::Result<T> {
-    r.with_context(|| path.display().to_string())
 }

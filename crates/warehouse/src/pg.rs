@@ -74,7 +74,7 @@ impl ToSql for Value {
     ) -> Result<IsNull, BoxError> {
         let mismatch = || -> BoxError { format!("cannot store {self:?} in a {ty} column").into() };
         match self {
-            Value::Null => return Ok(IsNull::Yes),
+            Value::Null => Ok(IsNull::Yes),
             Value::Int(i) => match *ty {
                 Type::INT8 => i.to_sql(ty, out),
                 Type::INT4 => i32::try_from(*i)?.to_sql(ty, out),
@@ -104,11 +104,11 @@ impl ToSql for Value {
                         out.extend_from_slice(&[1]);
                     }
                     out.extend_from_slice(s.as_bytes());
-                    return Ok(IsNull::No);
+                    Ok(IsNull::No)
                 }
                 _ => {
                     out.extend_from_slice(s.as_bytes());
-                    return Ok(IsNull::No);
+                    Ok(IsNull::No)
                 }
             },
             Value::Blob(b) => match *ty {
