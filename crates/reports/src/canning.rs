@@ -76,6 +76,12 @@ pub fn can(
     only: Option<Bucket>,
 ) -> Result<CanSummary, ReportsError> {
     wh.migrate("reports", crate::schema::MIGRATIONS)?;
+    // Inbox files without rows: collector segments whose arrival was not recorded, or an
+    // ingest that crashed between publishing and its transaction.
+    let adopted = crate::ingest::adopt_inbox(data, wh)?;
+    if adopted > 0 {
+        tracing::warn!(adopted, "Unrecorded inbox files adopted.");
+    }
     let mut summary = CanSummary::default();
     for bucket in buckets(wh, only)? {
         can_bucket(data, wh, config, &bucket, &mut summary)?;

@@ -330,6 +330,100 @@ pub(crate) fn accept(
     Ok(Accepted::New)
 }
 
+/// Records a file already in `inbox/reports/<bucket>/<name>` (the collector's archived
+/// segments, or a file published by a run that crashed before its rows). A file whose
+/// content is already stored is removed as a duplicate.
+pub(crate) fn record_inbox_file(
+    wh: &mut Warehouse,
+    bucket: Bucket,
+    name: &str,
+    path: &Path,
+) -> Result<(), ReportsError> {
+    let bytes = std::fs::read(path).map_err(ReportsError::io(path))?;
+    let sha1 = hash::sha1_hex(&bytes);
+    let textname = format!("{bucket}/{name}");
+    let known = wh.query(
+        "SELECT textname FROM reports_file WHERE sha1 = ? OR textname = ?",
+        &[sha1.as_str().into(), textname.as_str().into()],
+    )?;
+    if let Some(row) = known.rows.first() {
+        if row[0].to_text() != textname {
+            std::fs::remove_file(path).map_err(ReportsError::io(path))?;
+        }
+        return Ok(());
+    }
+    let sha256 = hash::sha256_hex(&bytes);
+    let path_text = path.display().to_string();
+    wh.transaction(|tx| -> Result<(), ReportsError> {
+        let id = match catalog::record_arrival(
+            tx,
+            &catalog::Arrival {
+                kind: "reports",
+                path: &path_text,
+                sha256: &sha256,
+                size: bytes.len() as u64,
+                bucket: Some(bucket),
+                state: ArrivalState::Received,
+            },
+        )? {
+            catalog::Recorded::New(id) | catalog::Recorded::Duplicate { id, .. } => id,
+        };
+        tx.execute(
+            "INSERT INTO reports_file (textname, bucket, name, original, sha1, size, arrival_id, state)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'inbox')",
+            &[
+                textname.as_str().into(),
+                bucket.to_string().into(),
+                name.into(),
+                path_text.as_str().into(),
+                sha1.as_str().into(),
+                (bytes.len() as u64).into(),
+                id.into(),
+            ],
+        )?;
+        Ok(())
+    })
+}
+
+/// Records every unrecorded file of `inbox/reports/<YYYY-MM-DD>/` (see
+/// [`record_inbox_file`]); returns how many were adopted.
+pub(crate) fn adopt_inbox(data: &DataDir, wh: &mut Warehouse) -> Result<usize, ReportsError> {
+    let inbox = data.inbox("reports")?;
+    let mut n = 0;
+    for e in std::fs::read_dir(&inbox).map_err(ReportsError::io(&inbox))? {
+        let dir = e.map_err(ReportsError::io(&inbox))?.path();
+        let Some(bucket) = dir.file_name().and_then(|n| n.to_str()).and_then(is_bucket_name) else {
+            continue;
+        };
+        if !dir.is_dir() {
+            continue;
+        }
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(ReportsError::io(&dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        files.sort();
+        for f in files {
+            let Some(name) = f.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
+                continue;
+            };
+            if name.starts_with('.') || !f.is_file() {
+                continue;
+            }
+            let textname = format!("{bucket}/{name}");
+            let known = wh.query(
+                "SELECT 1 FROM reports_file WHERE textname = ?",
+                &[textname.as_str().into()],
+            )?;
+            if known.rows.is_empty() {
+                record_inbox_file(wh, bucket, &name, &f)?;
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
 /// What [`accept`] did.
 pub(crate) enum Accepted {
     New,

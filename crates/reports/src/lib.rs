@@ -7,6 +7,8 @@
 //! - [`normalize`]: rules 1–19 of §5.3 and sanitization (§5.5).
 //! - [`ids`]: src_sha1, id, report_id and measurement_uid (§5.4).
 //! - [`report`]: one report file in, datums and badblobs out ([`report::autoclave`]).
+//! - [`collector`]: the probe-facing API (§2.1–§2.4), framework-free, with an axum
+//!   adapter.
 //! - [`pack`] and [`names`]: the canning rule (§4.2) and report file names (§2.3).
 //! - Stages over a data directory and warehouse: [`ingest()`] (§2.5), [`can()`] (§4),
 //!   [`autoclave()`] (§5), [`show()`] (§5.7), [`run()`] (one tick); [`lock`] takes the
@@ -15,6 +17,7 @@
 
 mod autoclave;
 mod canning;
+pub mod collector;
 mod config;
 mod error;
 mod ingest;
