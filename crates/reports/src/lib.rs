@@ -9,6 +9,7 @@
 //! - [`report`]: one report file in, datums and badblobs out ([`report::autoclave`]).
 //! - [`collector`]: the probe-facing API (§2.1–§2.4), framework-free, with an axum
 //!   adapter.
+//! - [`generate`]: seeded synthetic reports; [`demo()`]: the reports part of `vantage demo`.
 //! - [`pack`] and [`names`]: the canning rule (§4.2) and report file names (§2.3).
 //! - Stages over a data directory and warehouse: [`ingest()`] (§2.5), [`can()`] (§4),
 //!   [`autoclave()`] (§5), [`show()`] (§5.7), [`run()`] (one tick); [`lock`] takes the
@@ -19,12 +20,14 @@ mod autoclave;
 mod canning;
 pub mod collector;
 mod config;
+mod demo;
 mod error;
 mod ingest;
 mod run;
 mod schema;
 mod show;
 
+pub mod generate;
 pub mod ids;
 pub mod json;
 pub mod names;
@@ -39,6 +42,7 @@ pub use crate::{
     autoclave::{autoclave, AutoclaveSummary, CleanLine, AUTOCLAVE_VER},
     canning::{can, CanLine, CanSummary, CANNING_VER},
     config::{CollectorConfig, ReportsConfig},
+    demo::{demo, DemoSummary},
     error::ReportsError,
     ingest::{conventional_name, ingest, IngestLine, IngestSummary},
     run::{lock, run, RunSummary, LOCK_NAME},
