@@ -33,7 +33,7 @@ IFS=, read -r A p B q <<<"$row"
 segs=$(find "$tmp/d/packets/classes" -name '*.pcap' | sort)
 key="tcp $A:$p $B:$q"
 cf="tcp and ((src host $A and src port $p and dst host $B and dst port $q) or (src host $B and src port $q and dst host $A and dst port $p))"
-tq() { for s in $segs; do tcpdump -r "$s" -w - "$1"; done; }
+tq() { local seg; for seg in $segs; do tcpdump -r "$seg" -w - "$1"; done; }
 peer=$(med3 t tq "$cf")
 ours=$(med3 t "$V" --data "$tmp/d" --config "$here/packets.toml" -q packets query --index conn4 --key "$key" -w "$tmp/q.pcap")
 n=$(tcpdump -r "$tmp/q.pcap" 2>/dev/null | wc -l); m=$(tq "$cf" 2>/dev/null | tcpdump -r - 2>/dev/null | wc -l)

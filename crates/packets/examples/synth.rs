@@ -11,8 +11,8 @@ fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let out = PathBuf::from(args.next().unwrap_or_else(|| "synth.pcap".into()));
     let mib: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1024);
-    // One round of the default mix is ~1.6 MiB at 400 kB per bulk transfer.
-    let per_round = 4 * 400_000 + 200 * 3000 + 100 * 300;
+    // One round of the default mix is ~4 MB: four 400 kB transfers, 200 web objects.
+    let per_round = 4 * 400_000 + 200 * 12_000 + 100 * 300;
     let rounds = (mib * 1024 * 1024 / per_round).max(1) as usize;
     let opts = SynthOptions {
         short_conns: 200 * rounds,

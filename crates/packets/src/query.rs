@@ -181,8 +181,12 @@ pub fn run(root: &Path, class_order: &[String], q: &Query) -> Result<QueryResult
     let mut keys = Vec::new();
     for (rank, name) in dirs {
         let Some(cd) = store.classes.get(name) else { continue };
+        let candidates = merged_candidates(cd, &q.selector);
         for seg in &cd.closed {
             result.segments_total += 1;
+            if candidates.as_ref().is_some_and(|c| !c.contains(&seg.segid)) {
+                continue;
+            }
             let vidx = match Vidx::read(&seg.vidx) {
                 Ok(v) => v,
                 Err(e) => {
@@ -272,6 +276,44 @@ pub fn run(root: &Path, class_order: &[String], q: &Query) -> Result<QueryResult
         (a.ts_ns, a.rank, a.segid, a.ordinal).cmp(&(b.ts_ns, b.rank, b.segid, b.ordinal))
     });
     Ok(result)
+}
+
+/// For an index query, the segments the merged levels say may hold the key: for each
+/// segment, its highest-level merged file decides; segments no merged file covers stay
+/// candidates. `None` when there is nothing to narrow with. A merged file that fails its
+/// check is ignored, never trusted.
+fn merged_candidates(
+    cd: &crate::store::ClassDir,
+    sel: &Selector,
+) -> Option<std::collections::HashSet<u64>> {
+    let Selector::Index { kind, key } = sel else { return None };
+    if cd.merged.is_empty() {
+        return None;
+    }
+    let mut files: Vec<&crate::store::Merged> = cd.merged.iter().collect();
+    files.sort_by(|a, b| b.level.cmp(&a.level).then(a.first.cmp(&b.first)));
+    let mut lookups: std::collections::HashMap<&Path, Option<Vec<u64>>> =
+        std::collections::HashMap::new();
+    let mut out = std::collections::HashSet::new();
+    for seg in &cd.closed {
+        let mut decided = false;
+        for f in files.iter().filter(|f| f.first <= seg.segid && seg.segid <= f.last) {
+            let segs = lookups
+                .entry(f.path.as_path())
+                .or_insert_with(|| Vidx::read(&f.path).ok().map(|v| v.lookup_segids(*kind, key)));
+            if let Some(segs) = segs {
+                if segs.contains(&seg.segid) {
+                    out.insert(seg.segid);
+                }
+                decided = true;
+                break;
+            }
+        }
+        if !decided {
+            out.insert(seg.segid);
+        }
+    }
+    Some(out)
 }
 
 /// Writes a result as pcap (pcapng for mixed link types or when asked).

@@ -260,6 +260,11 @@ impl Recorder {
                 let seg = rt.open.swap_remove(i);
                 let closed = seg.close()?;
                 self.store.add_closed(rt.class.dir_name(), closed);
+                self.store.merge(
+                    rt.class.dir_name(),
+                    self.config.merge_fanout,
+                    self.config.index_levels,
+                )?;
                 None
             }
             other => other,
@@ -304,6 +309,11 @@ impl Recorder {
                 let closed = seg.close()?;
                 self.store.add_closed(rt.class.dir_name(), closed);
             }
+            self.store.merge(
+                rt.class.dir_name(),
+                self.config.merge_fanout,
+                self.config.index_levels,
+            )?;
         }
         self.table.drain(reason, &mut self.flows);
         self.counters.frag_unattributed += self.table.counters.frag_unattributed;

@@ -23,6 +23,30 @@ pub struct ClassDir {
     pub closed: Vec<Closed>,
     /// Segments deleted by retention in this run.
     pub evicted: u64,
+    /// Merged index files (levels ≥ 1), by level then first segid.
+    pub merged: Vec<Merged>,
+}
+
+/// A merged index file `index/<class>/L<n>-<first segid>-<last segid>.vidx`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Merged {
+    /// Its level (≥ 1).
+    pub level: u8,
+    /// First segment covered.
+    pub first: u64,
+    /// Last segment covered.
+    pub last: u64,
+    /// The file.
+    pub path: PathBuf,
+}
+
+fn parse_merged(name: &str) -> Option<(u8, u64, u64)> {
+    let rest = name.strip_prefix('L')?.strip_suffix(".vidx")?;
+    let mut it = rest.splitn(3, '-');
+    let level = it.next()?.parse().ok()?;
+    let first = it.next()?.parse().ok()?;
+    let last = it.next()?.parse().ok()?;
+    Some((level, first, last))
 }
 
 impl ClassDir {
@@ -60,6 +84,11 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
 }
 
 impl Store {
+    /// The `index/` directory of merged levels.
+    pub fn index_dir(root: &Path) -> PathBuf {
+        root.join("index")
+    }
+
     /// The `classes/` directory.
     pub fn classes_dir(root: &Path) -> PathBuf {
         root.join("classes")
@@ -206,9 +235,72 @@ impl Store {
                 let vidx_bytes = fs::metadata(&vidx).map(|m| m.len()).unwrap_or(0);
                 cd.closed.push(Closed { segid, pcap, vidx, pcap_bytes, vidx_bytes });
             }
+            let idir = Self::index_dir(&self.root).join(&name);
+            if let Ok(files) = fs::read_dir(&idir) {
+                if repair.is_some() {
+                    self.recovery.removed +=
+                        vantage_core::publish::clean_temporaries(&idir).map_err(io(&idir))? as u64;
+                }
+                for f in files.flatten() {
+                    let fname = f.file_name().to_string_lossy().into_owned();
+                    let Some((level, first, last)) = parse_merged(&fname) else { continue };
+                    let path = f.path();
+                    let orphan = !cd.closed.iter().any(|c| c.segid >= first && c.segid <= last);
+                    if repair.is_some() && (orphan || Vidx::read(&path).is_err()) {
+                        // Gone segments or a damaged file: removed; merging rebuilds it.
+                        fs::remove_file(&path).map_err(io(&path))?;
+                        self.recovery.removed += 1;
+                        continue;
+                    }
+                    cd.merged.push(Merged { level, first, last, path });
+                }
+                cd.merged.sort();
+            }
             self.classes.insert(name, cd);
         }
         self.next_segid = max_segid + 1;
+        Ok(())
+    }
+
+    /// Merges every `fanout` consecutive level-n files of a class into one level n+1
+    /// file, up to `levels` (spec §3.5). Merged levels only speed queries up; a failure
+    /// here loses nothing (level 0 stays authoritative).
+    pub fn merge(&mut self, dir_name: &str, fanout: u32, levels: u32) -> Result<(), StoreError> {
+        let fanout = fanout.max(2) as usize;
+        let idir = Self::index_dir(&self.root).join(dir_name);
+        let Some(cd) = self.classes.get_mut(dir_name) else { return Ok(()) };
+        for level in 1..=levels.min(255) as u8 {
+            let covered = |segid: u64, m: &[Merged]| {
+                m.iter().any(|f| f.level == level && f.first <= segid && segid <= f.last)
+            };
+            // Inputs: (first, last, path) of level-1 files not yet covered at `level`.
+            let inputs: Vec<(u64, u64, PathBuf)> = if level == 1 {
+                cd.closed
+                    .iter()
+                    .filter(|c| !covered(c.segid, &cd.merged))
+                    .map(|c| (c.segid, c.segid, c.vidx.clone()))
+                    .collect()
+            } else {
+                cd.merged
+                    .iter()
+                    .filter(|f| f.level == level - 1 && !covered(f.first, &cd.merged))
+                    .map(|f| (f.first, f.last, f.path.clone()))
+                    .collect()
+            };
+            for group in inputs.chunks_exact(fanout) {
+                let mut b = crate::vidx::MergedBuilder::new(level);
+                for (_, _, p) in group {
+                    b.add(&Vidx::read(p)?);
+                }
+                let (first, last) = (group[0].0, group[group.len() - 1].1);
+                fs::create_dir_all(&idir).map_err(io(&idir))?;
+                let path = idir.join(format!("L{level}-{first:012}-{last:012}.vidx"));
+                vantage_core::publish::write_atomic(&path, &b.encode(), false)
+                    .map_err(io(&path))?;
+                cd.merged.push(Merged { level, first, last, path });
+            }
+            cd.merged.sort();
+        }
         Ok(())
     }
 
@@ -236,6 +328,7 @@ impl Store {
                 let old = cd.closed.remove(0);
                 remove_segment(&old)?;
                 cd.evicted += 1;
+                drop_merged(cd)?;
             }
         }
         self.enforce_min_free(min_free, &dir)?;
@@ -267,6 +360,7 @@ impl Store {
                 tracing::warn!(segment = %old.pcap.display(), "Free space below min_free; oldest segment deleted.");
                 remove_segment(&old)?;
                 cd.evicted += 1;
+                drop_merged(cd)?;
             }
         }
     }
@@ -277,6 +371,22 @@ impl Store {
             cd.closed.push(c);
         }
     }
+}
+
+/// Deletes the merged files all of whose segments are gone.
+fn drop_merged(cd: &mut ClassDir) -> Result<(), StoreError> {
+    let oldest = cd.closed.first().map_or(u64::MAX, |c| c.segid);
+    let (gone, keep): (Vec<Merged>, Vec<Merged>) =
+        cd.merged.drain(..).partition(|m| m.last < oldest);
+    cd.merged = keep;
+    for m in gone {
+        match fs::remove_file(&m.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io(&m.path, e)),
+        }
+    }
+    Ok(())
 }
 
 /// Deletes a segment, then its index (spec §3.4: segment first).

@@ -1,4 +1,5 @@
-//! Synthetic traffic for the demo, tests and benchmarks: many short TCP connections, a
+//! Synthetic traffic for the demo, tests and benchmarks: many short TCP connections
+//! (responses log-uniform from 300 bytes to 64 KB, as web objects are heavy-tailed), a
 //! few bulk transfers, DNS over UDP and some IPv6, as Ethernet frames in time order.
 //!
 //! Deterministic (a seeded xorshift), generated in code so that nothing depends on the
@@ -165,8 +166,10 @@ pub fn generate(opts: &SynthOptions, mut sink: impl FnMut(Frame) -> bool) {
             }
             _ => {
                 s.port = if kind == 1 { 443 } else { 80 };
-                let bytes =
-                    if kind == 1 { opts.bulk_bytes } else { 300 + rng.below(3000) as usize };
+                // Web objects are heavy-tailed: log-uniform from 300 bytes to 64 KB.
+                let u = rng.below(1_000_000) as f64 / 1e6;
+                let short = (300.0 * (65_536.0f64 / 300.0).powf(u)) as usize;
+                let bytes = if kind == 1 { opts.bulk_bytes } else { short };
                 let mut pk = vec![
                     (c, s, 0x02u8, 0usize),
                     (s, c, 0x12, 0),

@@ -31,6 +31,7 @@ pub const TRAILER: [u8; 4] = *b"VIDX";
 const HEADER_LEN: usize = 60;
 const SECTION_LEN: usize = 32;
 const INTERVALS: u8 = 0x40;
+const SEGIDS: u8 = 0x20;
 const TIME_DIR: u8 = 0x80;
 const FRAGMENTS: u8 = 0x81;
 const BLOCK_BYTES: u64 = 1 << 20;
@@ -172,39 +173,139 @@ impl IndexBuilder {
         }
         sections.push((FRAGMENTS, 48, frags.len() as u64, fr));
 
-        let mut out = Vec::new();
-        out.extend_from_slice(&MAGIC);
-        out.extend_from_slice(&MAJOR.to_le_bytes());
-        out.extend_from_slice(&MINOR.to_le_bytes());
-        out.extend_from_slice(&(HEADER_LEN as u32).to_le_bytes());
-        out.push(0); // level
-        out.push(u8::try_from(sections.len()).unwrap_or(u8::MAX));
-        out.extend_from_slice(&0u16.to_le_bytes());
-        out.extend_from_slice(&segid.to_le_bytes());
-        out.extend_from_slice(&segid.to_le_bytes());
         let (first, last) = if self.packets == 0 { (0, 0) } else { (self.first_ns, self.last_ns) };
-        out.extend_from_slice(&first.to_le_bytes());
-        out.extend_from_slice(&last.to_le_bytes());
-        out.extend_from_slice(&self.packets.to_le_bytes());
-        debug_assert_eq!(out.len(), HEADER_LEN);
-        let mut offset = (HEADER_LEN + SECTION_LEN * sections.len()) as u64;
-        for (kind, key_len, count, body) in &sections {
-            out.push(*kind);
-            out.push(0);
-            out.extend_from_slice(&key_len.to_le_bytes());
-            out.extend_from_slice(&0u32.to_le_bytes());
-            out.extend_from_slice(&count.to_le_bytes());
-            out.extend_from_slice(&offset.to_le_bytes());
-            out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-            offset += body.len() as u64;
+        let header = Header {
+            major: MAJOR,
+            minor: MINOR,
+            level: 0,
+            first_segid: segid,
+            last_segid: segid,
+            first_ns: first,
+            last_ns: last,
+            packets: self.packets,
+        };
+        assemble(&header, &sections)
+    }
+}
+
+type SectionBody = (u8, u16, u64, Vec<u8>);
+
+/// Header, section table, sections, trailer.
+fn assemble(h: &Header, sections: &[SectionBody]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&MAJOR.to_le_bytes());
+    out.extend_from_slice(&MINOR.to_le_bytes());
+    out.extend_from_slice(&(HEADER_LEN as u32).to_le_bytes());
+    out.push(h.level);
+    out.push(u8::try_from(sections.len()).unwrap_or(u8::MAX));
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&h.first_segid.to_le_bytes());
+    out.extend_from_slice(&h.last_segid.to_le_bytes());
+    out.extend_from_slice(&h.first_ns.to_le_bytes());
+    out.extend_from_slice(&h.last_ns.to_le_bytes());
+    out.extend_from_slice(&h.packets.to_le_bytes());
+    debug_assert_eq!(out.len(), HEADER_LEN);
+    let mut offset = (HEADER_LEN + SECTION_LEN * sections.len()) as u64;
+    for (kind, key_len, count, body) in sections {
+        out.push(*kind);
+        out.push(0);
+        out.extend_from_slice(&key_len.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&count.to_le_bytes());
+        out.extend_from_slice(&offset.to_le_bytes());
+        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        offset += body.len() as u64;
+    }
+    for (_, _, _, body) in sections {
+        out.extend_from_slice(body);
+    }
+    let crc = crc32c::crc32c(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&TRAILER);
+    out
+}
+
+/// A merged index (level ≥ 1) being built from level n−1 files: each key mapped to the
+/// segments that hold it.
+#[derive(Debug)]
+pub struct MergedBuilder {
+    header: Header,
+    map: std::collections::BTreeMap<(u8, Key), Vec<u64>>,
+}
+
+impl MergedBuilder {
+    /// An empty level-`level` index.
+    pub fn new(level: u8) -> MergedBuilder {
+        MergedBuilder {
+            header: Header {
+                major: MAJOR,
+                minor: MINOR,
+                level,
+                first_segid: u64::MAX,
+                last_segid: 0,
+                first_ns: i64::MAX,
+                last_ns: i64::MIN,
+                packets: 0,
+            },
+            map: std::collections::BTreeMap::new(),
         }
-        for (_, _, _, body) in &sections {
-            out.extend_from_slice(body);
+    }
+
+    /// Adds a level n−1 file (a segment's own index or a merged one).
+    pub fn add(&mut self, v: &Vidx) {
+        let h = &v.header;
+        self.header.first_segid = self.header.first_segid.min(h.first_segid);
+        self.header.last_segid = self.header.last_segid.max(h.last_segid);
+        if h.packets > 0 {
+            self.header.first_ns = self.header.first_ns.min(h.first_ns);
+            self.header.last_ns = self.header.last_ns.max(h.last_ns);
         }
-        let crc = crc32c::crc32c(&out);
-        out.extend_from_slice(&crc.to_le_bytes());
-        out.extend_from_slice(&TRAILER);
-        out
+        self.header.packets += h.packets;
+        for kind in IndexKind::ALL {
+            for key in v.keys(kind) {
+                let segs =
+                    if h.level == 0 { vec![h.first_segid] } else { v.lookup_segids(kind, &key) };
+                let e = self.map.entry((kind.code(), key)).or_default();
+                e.extend(segs);
+            }
+        }
+    }
+
+    /// The file bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut sections: Vec<SectionBody> = Vec::new();
+        for kind in IndexKind::ALL {
+            let mut keys = Vec::new();
+            let mut segs = Vec::new();
+            let (mut n_keys, mut n_segs) = (0u64, 0u32);
+            for ((_, key), list) in
+                self.map.range((kind.code(), Key::new(&[]))..(kind.code() + 1, Key::new(&[])))
+            {
+                let mut list = list.clone();
+                list.sort_unstable();
+                list.dedup();
+                keys.extend_from_slice(key.as_bytes());
+                keys.extend_from_slice(&n_segs.to_le_bytes());
+                let count = u32::try_from(list.len()).unwrap_or(u32::MAX);
+                keys.extend_from_slice(&count.to_le_bytes());
+                n_segs = n_segs.saturating_add(count);
+                for s in list {
+                    segs.extend_from_slice(&s.to_le_bytes());
+                }
+                n_keys += 1;
+            }
+            if n_keys == 0 {
+                continue;
+            }
+            sections.push((kind.code(), kind.key_len() as u16, n_keys, keys));
+            sections.push((SEGIDS | kind.code(), 8, u64::from(n_segs), segs));
+        }
+        let mut h = self.header;
+        if h.packets == 0 {
+            (h.first_ns, h.last_ns) = (0, 0);
+        }
+        assemble(&h, &sections)
     }
 }
 
@@ -378,6 +479,7 @@ impl Vidx {
             let entry = match kind {
                 k if IndexKind::from_code(k).is_some() => key_len + 8,
                 k if k & INTERVALS != 0 && k & 0x80 == 0 => 16,
+                k if k & SEGIDS != 0 && k & 0xc0 == 0 => 8,
                 TIME_DIR => 32,
                 FRAGMENTS => 48,
                 _ => continue, // a newer minor's section: skipped
@@ -439,6 +541,51 @@ impl Vidx {
             }
         }
         Vec::new()
+    }
+
+    fn find(&self, kind: IndexKind, key: &Key) -> Option<(usize, usize)> {
+        let keys = self.section(kind.code())?;
+        let width = keys.key_len + 8;
+        let want = key.as_bytes();
+        let (mut lo, mut hi) = (0usize, keys.count);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let e = self.entry(&keys, width, mid);
+            match e.get(..keys.key_len).unwrap_or_default().cmp(want) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => {
+                    return Some((
+                        le_u32(e, keys.key_len) as usize,
+                        le_u32(e, keys.key_len + 4) as usize,
+                    ))
+                }
+            }
+        }
+        None
+    }
+
+    /// Every key of a kind, in order.
+    pub fn keys(&self, kind: IndexKind) -> Vec<Key> {
+        let Some(s) = self.section(kind.code()) else { return Vec::new() };
+        (0..s.count)
+            .map(|i| {
+                Key::new(self.entry(&s, s.key_len + 8, i).get(..s.key_len).unwrap_or_default())
+            })
+            .collect()
+    }
+
+    /// A merged index's segments holding `key`.
+    pub fn lookup_segids(&self, kind: IndexKind, key: &Key) -> Vec<u64> {
+        let (Some((first, count)), Some(segs)) =
+            (self.find(kind, key), self.section(SEGIDS | kind.code()))
+        else {
+            return Vec::new();
+        };
+        (first..first.saturating_add(count))
+            .take_while(|i| *i < segs.count)
+            .map(|i| le_u64(self.entry(&segs, 8, i), 0))
+            .collect()
     }
 
     /// Number of keys of a kind.

@@ -305,3 +305,57 @@ fn crash_mid_stream_recovers_every_packet_on_disk() {
     assert_eq!(r.hits.len(), half, "every flushed packet is back");
     assert_eq!(indices(&frames, &r.hits), (0..half as u64).collect::<Vec<_>>());
 }
+
+#[test]
+fn index_levels_only_speed_up() {
+    let tmp = testkit::tempdir();
+    let trace = tmp.path().join("t.pcap");
+    write_pcap(
+        &trace,
+        &SynthOptions {
+            short_conns: 150,
+            bulk_conns: 2,
+            bulk_bytes: 100_000,
+            dns: 40,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut results = Vec::new();
+    for levels in [0u32, 3] {
+        let store = tmp.path().join(format!("s{levels}"));
+        let mut cfg = synth_config(Cutoff::Bytes(4000), 32 * 1024, DiskBudget::Unlimited);
+        cfg.index_levels = levels;
+        cfg.merge_fanout = 2;
+        let mut rec = Recorder::open(&store, &cfg).unwrap();
+        rec.read_file(&trace).unwrap();
+        let flows = rec.finish(EndReason::EndOfInput).unwrap();
+        let merged = testkit::files(&store.join("index"), "vidx");
+        assert_eq!(merged.is_empty(), levels == 0, "{merged:?}");
+        if levels == 3 {
+            assert!(merged.iter().any(|m| m
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("L3-")));
+        }
+        let mut got = Vec::new();
+        for f in flows.iter().step_by(7) {
+            let c = &f.conn;
+            let a = vantage_packets::flows_addr(&c.orig.0);
+            let b = vantage_packets::flows_addr(&c.resp.0);
+            for (kind, key) in [
+                ("conn4", c.key.to_string()),
+                ("ip", a.clone()),
+                ("conn2", format!("{a} {b}")),
+                ("port", c.orig.1.to_string()),
+            ] {
+                let r = query::run(&store, &[], &Query::index(kind, &key).unwrap()).unwrap();
+                assert!(!r.hits.is_empty(), "{kind} {key}");
+                got.push((kind, key, r.hits));
+            }
+        }
+        results.push(got);
+    }
+    assert_eq!(results[0], results[1]);
+}
