@@ -239,3 +239,35 @@ fn expected_json_front_half() {
     assert!(passed > 50, "too few cases checked: {passed}");
     assert!(failed.is_empty(), "{}", failed.join("\n\n"));
 }
+
+/// Every fastpath measurement (one JSON document each, spec §5.3 0.2.0 path) normalizes:
+/// schema keys present, number text kept, nothing but rules 1–6 and 17 applied.
+#[test]
+fn fastpath_measurements_normalize() {
+    let Some(dir) = testkit::conformance("reports") else { return };
+    let mut n = 0;
+    for file in testkit::files(&dir.join("fastpath"), "json") {
+        let bytes = std::fs::read(&file).unwrap();
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        // One document, possibly pretty-printed: minified into one line first.
+        let v = vantage_reports::json::parse(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let line = vantage_reports::json::to_string(&v);
+        let out = report::autoclave(
+            line.as_bytes(),
+            Format::Jsonl,
+            Source { bucket: "2020-01-01", name: &name, bridge_db: None },
+        );
+        assert_eq!((out.datums().count(), out.badblob_count()), (1, 0), "{name}: {:?}", out.items);
+        let got: J = serde_json::from_slice(&out.datums().next().unwrap().line).unwrap();
+        let orig: J = serde_json::from_slice(&bytes).unwrap();
+        for k in vantage_reports::normalize::SCHEMA {
+            assert!(got.get(k).is_some(), "{name}: {k} missing");
+        }
+        assert_eq!(got["report_filename"], J::from(format!("2020-01-01/{name}")));
+        if orig.get("test_keys").is_some_and(|t| !t.is_null()) {
+            assert!(same(&got["test_keys"], &orig["test_keys"]), "{name}: test_keys changed");
+        }
+        n += 1;
+    }
+    assert!(n >= 20, "only {n} fastpath files");
+}

@@ -52,6 +52,25 @@ pub enum ReportsCommand {
     /// One tick: ingest inbox/reports/drop/, then can and autoclave every bucket with new work
     #[command(after_help = "Example:\n  vantage reports run    (a second run does nothing)")]
     Run,
+    /// Write a seeded corpus of synthetic report files (for benches and trials)
+    #[command(
+        after_help = "Example:\n  vantage reports generate --out /tmp/corpus --size 1073741824 --seed 7\n\n\
+        Files land in OUT/<bucket>/ under pipeline names; same seed, same bytes."
+    )]
+    Generate {
+        /// Output directory
+        #[arg(long)]
+        out: PathBuf,
+        /// Bytes of report text to write (at least)
+        #[arg(long, default_value_t = 64 << 20)]
+        size: u64,
+        /// Random seed
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The day the reports are from
+        #[arg(long, value_name = "YYYY-MM-DD", default_value = "2021-06-01")]
+        day: Bucket,
+    },
     /// Print one normalized measurement by measurement_uid or id
     #[command(
         after_help = "Examples:\n  vantage reports show 0120151105e6e97af9dabb462dc4066ae2fd58a5\n  \
@@ -156,6 +175,14 @@ fn rejected(n: usize) -> anyhow::Result<()> {
 
 /// Runs one reports verb.
 pub fn run(ctx: &Context, cmd: &ReportsCommand) -> anyhow::Result<()> {
+    if let ReportsCommand::Generate { out, size, seed, day } = cmd {
+        let files = vantage_reports::generate::corpus(out, *size, *seed, *day)
+            .map_err(|e| Coded::new(Exit::for_io(&e), format!("{}: {e}", out.display())))?;
+        if ctx.chatty() {
+            eprintln!("{} report files written under {}", files.len(), out.display());
+        }
+        return Ok(());
+    }
     let cfg = config(ctx)?;
     let data = ctx.data_dir()?;
     let mut wh = ctx.warehouse(&data)?;
@@ -197,6 +224,6 @@ pub fn run(ctx: &Context, cmd: &ReportsCommand) -> anyhow::Result<()> {
             }
             rejected(s.ingest.quarantined() + s.can.quarantined.len())
         }
-        ReportsCommand::Show { .. } => Ok(()),
+        ReportsCommand::Show { .. } | ReportsCommand::Generate { .. } => Ok(()),
     }
 }
