@@ -11,7 +11,13 @@
 //! The state is stored as JSON tagged with [`STATE_VERSION`] (an explicit encoding, not a
 //! language-native one); a state of another version is discarded and rebuilt by replay.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+/// Hash maps keyed by small integers and short strings: foldhash is several times faster
+/// than SipHash there, and the keys are not attacker-chosen in a way that matters (a
+/// session's own update can only slow down its own processing).
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 use serde::{Deserialize, Serialize};
 
@@ -447,7 +453,7 @@ pub fn step(st: &mut SessionState, u: &Update, emit: Emit, out: &mut Outputs) {
         st.add_cname(&mac, &c.domain, c.domain_anonymized, &c.cname, c.cname_anonymized, ts, end);
     }
     // 3. Flows defined in this update (a reused id closes the old instance).
-    let mut defined = HashSet::new();
+    let mut defined: HashSet<i32> = HashSet::default();
     for f in &u.flows {
         let new = FlowState::new(f, seq, &st.ip_mac);
         if let Some(mut old) = st.flows.insert(f.flow_id, new) {
@@ -458,7 +464,7 @@ pub fn step(st: &mut SessionState, u: &Update, emit: Emit, out: &mut Outputs) {
         }
         defined.insert(f.flow_id);
     }
-    let mut starts: HashMap<i32, i64> = HashMap::new();
+    let mut starts: HashMap<i32, i64> = HashMap::default();
     for p in &u.packets {
         if defined.contains(&p.flow_id) {
             let e = starts.entry(p.flow_id).or_insert(p.ts_us);
@@ -471,19 +477,29 @@ pub fn step(st: &mut SessionState, u: &Update, emit: Emit, out: &mut Outputs) {
     // 4. Packets: aggregated per flow within the update (a flow's devices and domains
     // cannot change inside one update), then expanded into the families.
     let mut total_bytes = 0i64;
-    let mut per_flow: HashMap<i32, FlowUpdate> = HashMap::new();
+    let mut per_flow: HashMap<i32, FlowUpdate> = HashMap::default();
+    // Packets come in time order: per-minute sums are accumulated as runs.
+    let mut all_run: Option<(i64, i64)> = None;
+    let mut noflow: HashMap<i64, i64> = HashMap::default();
     for p in &u.packets {
         let (ts, sz) = (p.ts_us, i64::from(p.size));
         total_bytes += sz;
         st.max_ts = Some(st.max_ts.map_or(ts, |m| m.max(ts)));
         let m = minute(ts);
         if emit.bytes {
-            out.add_minute((0, m, -1, String::new(), String::new()), sz);
+            all_run = match all_run {
+                Some((rm, b)) if rm == m => Some((rm, b + sz)),
+                Some((rm, b)) => {
+                    out.add_minute((0, rm, -1, String::new(), String::new()), b);
+                    Some((m, sz))
+                }
+                None => Some((m, sz)),
+            };
         }
         let flow = if p.flow_id >= 0 { st.flows.get(&p.flow_id) } else { None };
         let Some(f) = flow else {
             if emit.bytes {
-                out.add_minute((1, m, -1, String::new(), String::new()), sz);
+                *noflow.entry(m).or_insert(0) += sz;
             }
             if emit.packet_sizes {
                 *out.unmatched.entry(sz).or_insert(0) += 1;
@@ -504,6 +520,12 @@ pub fn step(st: &mut SessionState, u: &Update, emit: Emit, out: &mut Outputs) {
         *acc.by_size.entry(sz).or_insert(0) += 1;
         acc.bytes += sz;
         acc.packets += 1;
+    }
+    if let Some((m, b)) = all_run {
+        out.add_minute((0, m, -1, String::new(), String::new()), b);
+    }
+    for (m, b) in noflow {
+        out.add_minute((1, m, -1, String::new(), String::new()), b);
     }
     for (fid, acc) in &per_flow {
         let Some(f) = st.flows.get(fid) else { continue };
