@@ -121,6 +121,14 @@ pub fn autoclave(
             std::fs::remove_dir_all(&out_dir).map_err(ReportsError::io(&out_dir))?;
         }
         std::fs::create_dir_all(&out_dir).map_err(ReportsError::io(&out_dir))?;
+        let raw: i64 = wh
+            .query_i64(
+                "SELECT COALESCE(SUM(file_size), 0) FROM reports_can WHERE bucket = ?",
+                &[bucket.as_str().into()],
+            )?
+            .unwrap_or(0);
+        // Clean text is about the raw text's size and compresses about as well.
+        crate::space::check(&out_dir, raw.max(0) as u64, config.min_free)?;
         // uids kept by earlier cans of this run, and by other buckets (§5.4 uniqueness).
         let mut seen: HashSet<String> = HashSet::new();
         let mut lines = Vec::new();

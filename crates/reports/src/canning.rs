@@ -120,6 +120,8 @@ fn can_bucket(
     let inbox = data.inbox("reports")?.join(bucket);
     let archive = data.archive("reports")?.join(bucket);
     std::fs::create_dir_all(&archive).map_err(ReportsError::io(&archive))?;
+    // Raw cans are at most their input's size (LZ4 of report text).
+    crate::space::check(&archive, pending.values().map(|p| p.size).sum(), config.min_free)?;
     let next = wh.query(
         "SELECT test_name, MAX(slice_index) FROM reports_can WHERE bucket = ? AND slice_index IS NOT NULL GROUP BY test_name",
         &[bucket.into()],
@@ -230,6 +232,17 @@ fn can_bucket(
                     processor: "can".into(),
                     code_version: CANNING_VER,
                     state: PartitionState::Done,
+                    error: None,
+                },
+            )?;
+            catalog::set_partition(
+                tx,
+                &catalog::Partition {
+                    kind: "reports".into(),
+                    key: bucket.to_string(),
+                    processor: "autoclave".into(),
+                    code_version: crate::AUTOCLAVE_VER,
+                    state: PartitionState::Pending,
                     error: None,
                 },
             )?;

@@ -48,6 +48,16 @@ pub enum ReportsError {
         /// The uids holding it.
         uids: Vec<String>,
     },
+    /// Not enough free space for a stage's output.
+    #[error("{}: {available} bytes free, {needed} needed (1.2 x estimated output + reports.min_free); free some space or lower reports.min_free", .path.display())]
+    NoSpace {
+        /// The directory written to.
+        path: PathBuf,
+        /// Bytes available.
+        available: u64,
+        /// Bytes needed.
+        needed: u64,
+    },
     /// A stored can that does not match what the catalog says it holds.
     #[error("{}: {message}; check it with `vantage can verify`", .path.display())]
     Mismatch {
@@ -84,6 +94,7 @@ impl HasExit for ReportsError {
             ReportsError::BridgeDb(_) | ReportsError::Usage(_) => Exit::Usage,
             ReportsError::NotFound(_) | ReportsError::Ambiguous { .. } => Exit::Usage,
             ReportsError::Mismatch { .. } => Exit::Rejected,
+            ReportsError::NoSpace { .. } => Exit::Storage,
         }
     }
 }

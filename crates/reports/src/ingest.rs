@@ -16,6 +16,7 @@ use vantage_warehouse::{Sql, Warehouse};
 
 use crate::error::ReportsError;
 use crate::report::Format;
+use crate::space;
 use crate::value::Value;
 use crate::{json, names, slice, yaml};
 
@@ -325,6 +326,17 @@ pub(crate) fn accept(
                 id.into(),
             ],
         )?;
+        catalog::set_partition(
+            tx,
+            &catalog::Partition {
+                kind: "reports".into(),
+                key: bucket.to_string(),
+                processor: "can".into(),
+                code_version: crate::CANNING_VER,
+                state: catalog::PartitionState::Pending,
+                error: None,
+            },
+        )?;
         Ok(())
     })?;
     Ok(Accepted::New)
@@ -380,6 +392,17 @@ pub(crate) fn record_inbox_file(
                 (bytes.len() as u64).into(),
                 id.into(),
             ],
+        )?;
+        catalog::set_partition(
+            tx,
+            &catalog::Partition {
+                kind: "reports".into(),
+                key: bucket.to_string(),
+                processor: "can".into(),
+                code_version: crate::CANNING_VER,
+                state: catalog::PartitionState::Pending,
+                error: None,
+            },
         )?;
         Ok(())
     })
@@ -466,6 +489,13 @@ pub fn ingest(
     bucket: Option<Bucket>,
 ) -> Result<IngestSummary, ReportsError> {
     wh.migrate("reports", crate::schema::MIGRATIONS)?;
+    let inbox = data.inbox("reports")?;
+    let mut total = 0u64;
+    for p in walk(inputs)? {
+        total += std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+    }
+    // Compressed inputs grow; a factor of 4 covers report text's usual gzip ratio.
+    space::check(&inbox, total.saturating_mul(4), 0)?;
     let mut summary = IngestSummary::default();
     for file in walk(inputs)? {
         let (mut found, mut rejected) = (Vec::new(), Vec::new());

@@ -26,6 +26,7 @@ mod ingest;
 mod run;
 mod schema;
 mod show;
+mod space;
 
 pub mod generate;
 pub mod ids;

@@ -55,6 +55,7 @@ on_both_backends!(
     rerun_verifies_and_reclean_is_byte_identical,
     small_cans_slice_by_the_greedy_rule,
     crash_after_publish_is_adopted,
+    low_disk_is_refused_before_writing,
 );
 
 fn cfg() -> ReportsConfig {
@@ -295,4 +296,32 @@ fn crash_after_publish_is_adopted(f: &mut Fixture) {
     let c = can(&f.data, &mut f.wh, &cfg(), None).unwrap();
     assert!(c.cans.iter().all(|l| l.action == "adopted"), "{:?}", c.cans);
     assert_eq!(tree_digest(&archive), cans_before);
+}
+
+fn low_disk_is_refused_before_writing(f: &mut Fixture) {
+    let Some(_) = stage_synthetic(f) else { return };
+    ingest(&f.data, &mut f.wh, &[f.dir.path().join("in")], None).unwrap();
+    let config = ReportsConfig { min_free: u64::MAX / 4, ..cfg() };
+    let e = can(&f.data, &mut f.wh, &config, None).unwrap_err();
+    assert_eq!(vantage_core::HasExit::exit(&e), vantage_core::Exit::Storage, "{e}");
+    assert!(testkit::files(&f.data.root().join("archive"), "lz4").is_empty(), "nothing written");
+    // Pending work is visible to `vantage status`.
+    let pending =
+        f.wh.query_i64(
+            "SELECT COUNT(*) FROM catalog_partitions WHERE kind = 'reports' AND state = 'pending'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(pending, Some(4));
+    can(&f.data, &mut f.wh, &cfg(), None).unwrap();
+    let e = autoclave(&f.data, &mut f.wh, &config, None, false).unwrap_err();
+    assert_eq!(vantage_core::HasExit::exit(&e), vantage_core::Exit::Storage);
+    autoclave(&f.data, &mut f.wh, &cfg(), None, false).unwrap();
+    let done =
+        f.wh.query_i64(
+            "SELECT COUNT(*) FROM catalog_partitions WHERE kind = 'reports' AND state = 'done'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(done, Some(8), "can and autoclave done for 4 buckets");
 }
