@@ -15,6 +15,8 @@ pub fn available(dir: &Path) -> Option<u64> {
     if rc != 0 {
         return None;
     }
+    // The fields are c_ulong: u64 here, u32 on 32-bit targets.
+    #[allow(clippy::useless_conversion)]
     Some(u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize)))
 }
 
