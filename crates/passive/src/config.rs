@@ -26,6 +26,9 @@ pub struct PassiveConfig {
     pub chunk_updates: usize,
     /// Spool directories of `passive run` (default: `inbox/passive/`).
     pub watch: Vec<PathBuf>,
+    /// Test hook (spec §11): stop `process` abruptly after this many session commits.
+    /// Set through the environment as `VANTAGE_PASSIVE_CRASH_AFTER=<n>`.
+    pub crash_after: Option<u64>,
 }
 
 impl Default for PassiveConfig {
@@ -38,6 +41,7 @@ impl Default for PassiveConfig {
             workers: None,
             chunk_updates: 120,
             watch: Vec::new(),
+            crash_after: None,
         }
     }
 }

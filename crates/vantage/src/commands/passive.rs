@@ -150,10 +150,6 @@ fn or_crash<T>(r: Result<T, PassiveError>) -> anyhow::Result<T> {
     r.coded()
 }
 
-fn crash_after() -> Option<u64> {
-    std::env::var("VANTAGE_PASSIVE_CRASH_AFTER").ok().and_then(|v| v.parse().ok())
-}
-
 /// Runs a passive verb.
 pub fn run(ctx: &Context, cmd: &PassiveCommand) -> anyhow::Result<()> {
     match cmd {
@@ -175,7 +171,7 @@ pub fn run(ctx: &Context, cmd: &PassiveCommand) -> anyhow::Result<()> {
                 reprocess: a.reprocess,
                 workers: a.workers,
                 warehouse_url: ctx.config.warehouse.url.clone(),
-                crash_after: crash_after(),
+                crash_after: env.config.crash_after,
             };
             let report = or_crash(vantage_passive::process(&env, &mut wh, &opts))?;
             print_process(ctx, &report)?;
@@ -188,7 +184,7 @@ pub fn run(ctx: &Context, cmd: &PassiveCommand) -> anyhow::Result<()> {
                 process: ProcessOptions {
                     workers: *workers,
                     warehouse_url: ctx.config.warehouse.url.clone(),
-                    crash_after: crash_after(),
+                    crash_after: env.config.crash_after,
                     ..ProcessOptions::default()
                 },
             };
