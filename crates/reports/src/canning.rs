@@ -343,7 +343,7 @@ fn adopt(path: &Path, bucket: &str, members: &[&Pending]) -> Result<Written, Rep
 }
 
 /// `archive/reports/<bucket>/index.jsonl`: one sorted-key line per can (§4.4).
-fn write_manifest(
+pub(crate) fn write_manifest(
     wh: &mut Warehouse,
     archive: &Path,
     bucket: &str,

@@ -12,7 +12,7 @@
 //! - [`generate`]: seeded synthetic reports; [`demo()`]: the reports part of `vantage demo`.
 //! - [`pack`] and [`names`]: the canning rule (§4.2) and report file names (§2.3).
 //! - Stages over a data directory and warehouse: [`ingest()`] (§2.5), [`can()`] (§4),
-//!   [`autoclave()`] (§5), [`show()`] (§5.7), [`run()`] (one tick); [`lock`] takes the
+//!   [`autoclave()`] (§5), [`show()`] (§5.7), [`run()`] (one tick), [`redact()`] (§5.5); [`lock`] takes the
 //!   `reports` lock; [`ReportsConfig`] is `[reports]`.
 #![deny(missing_docs)]
 
@@ -23,6 +23,7 @@ mod config;
 mod demo;
 mod error;
 mod ingest;
+mod redact;
 mod run;
 mod schema;
 mod show;
@@ -46,6 +47,7 @@ pub use crate::{
     demo::{demo, DemoSummary},
     error::ReportsError,
     ingest::{conventional_name, ingest, IngestLine, IngestSummary},
+    redact::{kept_versions, redact, RedactLine, RedactSummary},
     run::{lock, run, RunSummary, LOCK_NAME},
     schema::MIGRATIONS,
     show::show,

@@ -6,14 +6,16 @@
 //! - `reports_clean_can`: clean cans (§5) with the AUTOCLAVE_VER and bridge-db digest
 //!   that made them, so `--reclean` knows what is outdated.
 //! - `reports_datum_locator` and `reports_badblob` (§5.7).
+//! - `reports_redaction`: the audit log of `reports redact`, with the old can's checksums.
 
 use vantage_warehouse::Migration;
 
 /// Migrations of the owner `reports`.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "reports front half",
-    sql: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "reports front half",
+        sql: "
 CREATE TABLE reports_file (
     textname TEXT PRIMARY KEY,
     bucket TEXT NOT NULL,
@@ -75,4 +77,22 @@ CREATE TABLE reports_badblob (
     PRIMARY KEY (filename, textname, src_off)
 );
 ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "reports redaction audit log",
+        sql: "
+CREATE TABLE reports_redaction (
+    textname TEXT NOT NULL,
+    can TEXT NOT NULL,
+    old_file_size BIGINT NOT NULL,
+    old_file_crc32 BIGINT NOT NULL,
+    old_file_sha1 TEXT NOT NULL,
+    old_path TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    purged BIGINT NOT NULL,
+    created_ns BIGINT NOT NULL
+);
+",
+    },
+];

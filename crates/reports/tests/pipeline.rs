@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use vantage_core::{Bucket, DataDir};
-use vantage_reports::{autoclave, can, ingest, show, ReportsConfig};
+use vantage_reports::{autoclave, can, ingest, kept_versions, redact, show, ReportsConfig};
 use vantage_testkit as testkit;
 use vantage_warehouse::testing::ScratchPostgres;
 use vantage_warehouse::{Sql, Warehouse};
@@ -56,6 +56,7 @@ on_both_backends!(
     small_cans_slice_by_the_greedy_rule,
     crash_after_publish_is_adopted,
     low_disk_is_refused_before_writing,
+    redaction_round_trip,
 );
 
 fn cfg() -> ReportsConfig {
@@ -324,4 +325,54 @@ fn low_disk_is_refused_before_writing(f: &mut Fixture) {
         )
         .unwrap();
     assert_eq!(done, Some(8), "can and autoclave done for 4 buckets");
+}
+
+fn redaction_round_trip(f: &mut Fixture) {
+    let d = f.dir.path().join("in/2022-02-03");
+    std::fs::create_dir_all(&d).unwrap();
+    let mut names = Vec::new();
+    for i in 0..3 {
+        let name = format!("20220203T00000{i}Z-IT-AS3269-web_connectivity-20220203T000000Z_wc_IT_3269_n1_r{i}-0.2.0-probe.json");
+        std::fs::write(
+            d.join(&name),
+            format!(
+                "{{\"test_name\":\"web_connectivity\",\"input\":\"http://secret{i}.example/\"}}\n"
+            ),
+        )
+        .unwrap();
+        names.push(format!("2022-02-03/{name}"));
+    }
+    ingest(&f.data, &mut f.wh, &[d], None).unwrap();
+    can(&f.data, &mut f.wh, &cfg(), None).unwrap();
+    autoclave(&f.data, &mut f.wh, &cfg(), None, false).unwrap();
+    let archive = f.data.archive("reports").unwrap().join("2022-02-03");
+    let slice = archive.join("web_connectivity.0.tar.lz4");
+    let old_sha1 = vantage_core::hash::sha1_hex(&std::fs::read(&slice).unwrap());
+    let s = redact(&f.data, &mut f.wh, &cfg(), &names[1..2], "PII in input", false).unwrap();
+    assert_eq!(s.redacted.len(), 1);
+    assert_eq!(s.redacted[0].old_sha1, old_sha1);
+    // The old version's checksums are in the audit log; the old file is kept.
+    assert_eq!(
+        f.wh.query("SELECT old_file_sha1, reason FROM reports_redaction", &[]).unwrap().rows[0][0]
+            .to_text(),
+        old_sha1
+    );
+    assert_eq!(kept_versions(&archive).len(), 1);
+    // The new raw can verifies and lacks the member; the clean data lack its datum.
+    vantage_can::verify(&slice).unwrap();
+    let members: Vec<String> =
+        vantage_can::Can::open(&slice).unwrap().members().map(|m| m.name.clone()).collect();
+    assert_eq!(members, [names[0].clone(), names[2].clone()]);
+    assert_eq!(count(&mut f.wh, "SELECT COUNT(*) FROM reports_datum_locator"), 2);
+    for can in testkit::files(&f.data.clean("reports").unwrap(), "lz4") {
+        let c = vantage_can::Can::open(&can).unwrap();
+        for m in c.members() {
+            assert_ne!(m.name, names[1]);
+        }
+    }
+    // --purge deletes the old version.
+    redact(&f.data, &mut f.wh, &cfg(), &names[0..1], "PII", true).unwrap();
+    assert_eq!(kept_versions(&archive).len(), 1, "only the first redaction's old version remains");
+    assert_eq!(count(&mut f.wh, "SELECT COUNT(*) FROM reports_datum_locator"), 1);
+    assert!(redact(&f.data, &mut f.wh, &cfg(), &["nope/x".to_string()], "r", false).is_err());
 }

@@ -52,6 +52,22 @@ pub enum ReportsCommand {
     /// One tick: ingest inbox/reports/drop/, then can and autoclave every bucket with new work
     #[command(after_help = "Example:\n  vantage reports run    (a second run does nothing)")]
     Run,
+    /// Remove reports from the raw cans (personal data), keeping an audit log; then re-clean
+    #[command(
+        after_help = "Example:\n  vantage reports redact 2016-07-07/20160706T000046Z-GB-AS9105-http_requests-X-0.1.0-probe.yaml \\\n    --reason \"probe IP in a header\" --purge\n\n\
+        The old can is kept beside the new one (its checksums in reports_redaction) unless --purge."
+    )]
+    Redact {
+        /// Reports as <bucket>/<file name>
+        #[arg(required = true)]
+        textnames: Vec<String>,
+        /// Why (kept in the audit log)
+        #[arg(long)]
+        reason: String,
+        /// Delete the old version of each rewritten can
+        #[arg(long)]
+        purge: bool,
+    },
     /// Write a seeded corpus of synthetic report files (for benches and trials)
     #[command(
         after_help = "Example:\n  vantage reports generate --out /tmp/corpus --size 1073741824 --seed 7\n\n\
@@ -223,6 +239,27 @@ pub fn run(ctx: &Context, cmd: &ReportsCommand) -> anyhow::Result<()> {
                 print_autoclave(ctx, &s.autoclave)?;
             }
             rejected(s.ingest.quarantined() + s.can.quarantined.len())
+        }
+        ReportsCommand::Redact { textnames, reason, purge } => {
+            let s =
+                vantage_reports::redact(&data, &mut wh, &cfg, textnames, reason, *purge).coded()?;
+            if ctx.format == Format::Json {
+                return print_json(&s);
+            }
+            let rows = s
+                .redacted
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.textname.as_str().into(),
+                        r.can.as_str().into(),
+                        r.old_sha1.as_str().into(),
+                        r.old_path.clone().into(),
+                    ]
+                })
+                .collect();
+            print_rows(&table(&["textname", "can", "old_sha1", "old_version"], rows), ctx.format)?;
+            Ok(())
         }
         ReportsCommand::Show { .. } | ReportsCommand::Generate { .. } => Ok(()),
     }
