@@ -10,8 +10,11 @@
 set -euo pipefail
 size=${1:-1073741824}
 root=$(cd "$(dirname "$0")/.." && pwd)
-cargo build --release -q -p vantage --manifest-path "$root/Cargo.toml"
-V="$root/target/release/vantage"
+# VANTAGE_BIN: a prebuilt binary (else the release build of this tree).
+if [ -n "${VANTAGE_BIN:-}" ]; then V=$VANTAGE_BIN; else
+  cargo build --release -q -p vantage --manifest-path "$root/Cargo.toml"
+  V="$root/target/release/vantage"
+fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vantage-bench.XXXXXX"); trap 'rm -rf "$tmp"' EXIT
 "$V" -q reports generate --out "$tmp/corpus" --size "$size" --seed 7
 bytes=$(du -sb "$tmp/corpus" | cut -f1)
