@@ -341,3 +341,37 @@ mod tests {
         assert!(lines[1].contains(r#""test_start_time":"1970-01-01 00:01:40""#), "{}", lines[1]);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SEED: &str = "# banner\n---\nprobe_cc: IT\nreport_id: r\nstart_time: 1.0\ntest_name: http_requests\n...\n---\ninput: x\nrequests:\n- request: {url: 'http://x', headers: [[A, [b]]]}\n  response: {body: !!binary AAE=, code: 200}\nheaders_diff: !!set {a}\n...\n---\nq: [1, 2\n...\n";
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn no_panic_on_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..300), yaml in any::<bool>()) {
+            let f = if yaml { Format::Yaml } else { Format::Jsonl };
+            let out = autoclave(&bytes, f, Source { bucket: "2020-01-01", name: "x", bridge_db: None });
+            // Every byte range reported lies inside the input.
+            for item in &out.items {
+                let (off, size) = match item {
+                    Item::Datum(d) => (d.src_off, d.src_size),
+                    Item::Badblob(b) => (b.src_off, b.src_size),
+                };
+                prop_assert!(off + size <= bytes.len() as u64);
+            }
+        }
+
+        #[test]
+        fn no_panic_on_mutated_reports(pos in 0usize..SEED.len(), byte in any::<u8>(), cut in 0usize..SEED.len()) {
+            let mut b = SEED.as_bytes().to_vec();
+            b[pos] = byte;
+            b.truncate(cut.max(pos + 1));
+            let out = autoclave(&b, Format::Yaml, Source { bucket: "2020-01-01", name: "x.yaml", bridge_db: None });
+            prop_assert!(out.items.len() <= SEED.lines().count());
+        }
+    }
+}
