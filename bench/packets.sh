@@ -36,7 +36,8 @@ cf="tcp and ((src host $A and src port $p and dst host $B and dst port $q) or (s
 tq() { local seg; for seg in $segs; do tcpdump -r "$seg" -w - "$1"; done; }
 peer=$(med3 t tq "$cf")
 ours=$(med3 t "$V" --data "$tmp/d" --config "$here/packets.toml" -q packets query --index conn4 --key "$key" -w "$tmp/q.pcap")
-n=$(tcpdump -r "$tmp/q.pcap" 2>/dev/null | wc -l); m=$(tq "$cf" 2>/dev/null | tcpdump -r - 2>/dev/null | wc -l)
+n=$(tcpdump -r "$tmp/q.pcap" 2>/dev/null | wc -l); m=0
+for seg in $segs; do m=$((m + $(tcpdump -r "$seg" "$cf" 2>/dev/null | wc -l))); done
 awk -v p="$peer" -v o="$ours" -v n="$n" -v m="$m" 'BEGIN {printf "conn4 query: tcpdump %ss  vantage %ss  speedup %.1fx (target >= 100)  packets %d vs %d\n", p, o, p/o, n, m}'
 peer=$(med3 t tq "host $A")
 ours=$(med3 t "$V" --data "$tmp/d" --config "$here/packets.toml" -q packets query --index ip --key "$A" -w "$tmp/q.pcap")

@@ -187,18 +187,12 @@ pub fn run(root: &Path, class_order: &[String], q: &Query) -> Result<QueryResult
             if candidates.as_ref().is_some_and(|c| !c.contains(&seg.segid)) {
                 continue;
             }
-            let vidx = match Vidx::read(&seg.vidx) {
+            let mut vidx = match Vidx::open(&seg.vidx) {
                 Ok(v) => v,
                 Err(e) => {
                     tracing::warn!(error = %e, "Index not trusted; rebuilt for this query.");
                     result.rebuilt_indexes += 1;
-                    let idx = segment::reindex(
-                        &seg.pcap,
-                        &IndexKind::DEFAULT,
-                        30_000_000_000,
-                        30_000_000_000,
-                    )?;
-                    Vidx::parse(&seg.vidx, idx.encode(seg.segid))?
+                    rebuild(seg)?
                 }
             };
             if vidx.header.packets == 0 {
@@ -210,33 +204,14 @@ pub fn run(root: &Path, class_order: &[String], q: &Query) -> Result<QueryResult
             if !q.overlaps(h.first_ns, h.last_ns) {
                 continue;
             }
-            let blocks = vidx.time_dir();
-            let frags = vidx.fragments();
-            let ranges: Vec<(u64, u64, u64)> = match &q.selector {
-                Selector::Filter(_) => vec![(24, u64::MAX, 0)],
-                Selector::Index { kind, key } => {
-                    let ivs: Vec<(i64, i64)> = vidx
-                        .lookup(*kind, key)
-                        .into_iter()
-                        .filter(|(a, b)| q.overlaps(*a, *b))
-                        .collect();
-                    if ivs.is_empty() {
-                        continue;
-                    }
-                    let mut out: Vec<(u64, u64, u64)> = Vec::new();
-                    for (i, b) in blocks.iter().enumerate() {
-                        if !ivs.iter().any(|(s, e)| b.max >= *s && b.min <= *e) {
-                            continue;
-                        }
-                        let end = blocks.get(i + 1).map_or(u64::MAX, |n| n.offset);
-                        match out.last_mut() {
-                            Some(last) if last.1 == b.offset => last.1 = end,
-                            _ => out.push((b.offset, end, b.ordinal)),
-                        }
-                    }
-                    out
-                }
-            };
+            let mut plan = plan_for(&vidx, q);
+            if vidx.damaged() {
+                tracing::warn!(index = %seg.vidx.display(), "Index section failed its checksum; rebuilt for this query.");
+                result.rebuilt_indexes += 1;
+                vidx = rebuild(seg)?;
+                plan = plan_for(&vidx, q);
+            }
+            let Some((ranges, frags)) = plan else { continue };
             result.segments_read += 1;
             for (from, to, first_ord) in ranges {
                 scan_range(&seg.pcap, from, to, first_ord, |ordinal, f| {
@@ -278,6 +253,42 @@ pub fn run(root: &Path, class_order: &[String], q: &Query) -> Result<QueryResult
     Ok(result)
 }
 
+type Plan = Option<(Vec<(u64, u64, u64)>, std::collections::HashMap<u64, Key>)>;
+
+fn rebuild(seg: &crate::segment::Closed) -> Result<Vidx, StoreError> {
+    let idx = segment::reindex(&seg.pcap, &IndexKind::DEFAULT, 30_000_000_000, 30_000_000_000)?;
+    Ok(Vidx::parse(&seg.vidx, idx.encode(seg.segid))?)
+}
+
+/// The byte ranges (from, to, first ordinal) of a segment to read for `q`, and its
+/// fragment table; `None` when the segment holds nothing for the query.
+fn plan_for(vidx: &Vidx, q: &Query) -> Plan {
+    let ranges: Vec<(u64, u64, u64)> = match &q.selector {
+        Selector::Filter(_) => vec![(24, u64::MAX, 0)],
+        Selector::Index { kind, key } => {
+            let ivs: Vec<(i64, i64)> =
+                vidx.lookup(*kind, key).into_iter().filter(|(a, b)| q.overlaps(*a, *b)).collect();
+            if ivs.is_empty() {
+                return None;
+            }
+            let blocks = vidx.time_dir();
+            let mut out: Vec<(u64, u64, u64)> = Vec::new();
+            for (i, b) in blocks.iter().enumerate() {
+                if !ivs.iter().any(|(s, e)| b.max >= *s && b.min <= *e) {
+                    continue;
+                }
+                let end = blocks.get(i + 1).map_or(u64::MAX, |n| n.offset);
+                match out.last_mut() {
+                    Some(last) if last.1 == b.offset => last.1 = end,
+                    _ => out.push((b.offset, end, b.ordinal)),
+                }
+            }
+            out
+        }
+    };
+    Some((ranges, vidx.fragments()))
+}
+
 /// For an index query, the segments the merged levels say may hold the key: for each
 /// segment, its highest-level merged file decides; segments no merged file covers stay
 /// candidates. `None` when there is nothing to narrow with. A merged file that fails its
@@ -298,9 +309,12 @@ fn merged_candidates(
     for seg in &cd.closed {
         let mut decided = false;
         for f in files.iter().filter(|f| f.first <= seg.segid && seg.segid <= f.last) {
-            let segs = lookups
-                .entry(f.path.as_path())
-                .or_insert_with(|| Vidx::read(&f.path).ok().map(|v| v.lookup_segids(*kind, key)));
+            let segs = lookups.entry(f.path.as_path()).or_insert_with(|| {
+                Vidx::open(&f.path)
+                    .ok()
+                    .map(|v| (v.lookup_segids(*kind, key), v.damaged()))
+                    .and_then(|(s, bad)| (!bad).then_some(s))
+            });
             if let Some(segs) = segs {
                 if segs.contains(&seg.segid) {
                     out.insert(seg.segid);

@@ -70,7 +70,7 @@ pub fn stats(root: &Path) -> Result<Stats, StoreError> {
             row.segments += 1;
             row.disk_bytes += s.pcap_bytes;
             row.index_bytes += s.vidx_bytes;
-            if let Ok(v) = Vidx::read(&s.vidx) {
+            if let Ok(v) = Vidx::open(&s.vidx) {
                 if v.header.packets > 0 {
                     row.disk_pkts += v.header.packets;
                     row.oldest_ns =

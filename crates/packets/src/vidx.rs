@@ -15,6 +15,8 @@
 //! newer minor) and refuse another major.
 
 use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::VidxError;
@@ -33,6 +35,7 @@ const SECTION_LEN: usize = 32;
 const INTERVALS: u8 = 0x40;
 const SEGIDS: u8 = 0x20;
 const TIME_DIR: u8 = 0x80;
+const SECTION_CRCS: u8 = 0x82;
 const FRAGMENTS: u8 = 0x81;
 const BLOCK_BYTES: u64 = 1 << 20;
 const BLOCK_NS: i64 = 1_000_000_000;
@@ -190,15 +193,22 @@ impl IndexBuilder {
 
 type SectionBody = (u8, u16, u64, Vec<u8>);
 
-/// Header, section table, sections, trailer.
+/// Header, section table, sections, a section-checksum section, trailer.
+///
+/// The last section (kind `0x82`) holds a CRC-32C of the header with its section table,
+/// then one per section in table order: a query reads and checks only the sections it
+/// uses instead of the whole file. Readers that do not know the kind skip it; the
+/// trailer's whole-file CRC is there for them and for `verify`.
 fn assemble(h: &Header, sections: &[SectionBody]) -> Vec<u8> {
+    let n = sections.len() + 1;
+    let table_end = HEADER_LEN + SECTION_LEN * n;
     let mut out = Vec::new();
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&MAJOR.to_le_bytes());
     out.extend_from_slice(&MINOR.to_le_bytes());
     out.extend_from_slice(&(HEADER_LEN as u32).to_le_bytes());
     out.push(h.level);
-    out.push(u8::try_from(sections.len()).unwrap_or(u8::MAX));
+    out.push(u8::try_from(n).unwrap_or(u8::MAX));
     out.extend_from_slice(&0u16.to_le_bytes());
     out.extend_from_slice(&h.first_segid.to_le_bytes());
     out.extend_from_slice(&h.last_segid.to_le_bytes());
@@ -206,20 +216,28 @@ fn assemble(h: &Header, sections: &[SectionBody]) -> Vec<u8> {
     out.extend_from_slice(&h.last_ns.to_le_bytes());
     out.extend_from_slice(&h.packets.to_le_bytes());
     debug_assert_eq!(out.len(), HEADER_LEN);
-    let mut offset = (HEADER_LEN + SECTION_LEN * sections.len()) as u64;
-    for (kind, key_len, count, body) in sections {
-        out.push(*kind);
+    let mut offset = table_end as u64;
+    let entry = |out: &mut Vec<u8>, kind: u8, key_len: u16, count: u64, offset: u64, len: u64| {
+        out.push(kind);
         out.push(0);
         out.extend_from_slice(&key_len.to_le_bytes());
         out.extend_from_slice(&0u32.to_le_bytes());
         out.extend_from_slice(&count.to_le_bytes());
         out.extend_from_slice(&offset.to_le_bytes());
-        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+    };
+    for (kind, key_len, count, body) in sections {
+        entry(&mut out, *kind, *key_len, *count, offset, body.len() as u64);
         offset += body.len() as u64;
     }
+    entry(&mut out, SECTION_CRCS, 4, n as u64, offset, 4 * n as u64);
+    let mut crcs = Vec::with_capacity(4 * n);
+    crcs.extend_from_slice(&crc32c::crc32c(&out).to_le_bytes());
     for (_, _, _, body) in sections {
         out.extend_from_slice(body);
+        crcs.extend_from_slice(&crc32c::crc32c(body).to_le_bytes());
     }
+    out.extend_from_slice(&crcs);
     let crc = crc32c::crc32c(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out.extend_from_slice(&TRAILER);
@@ -332,6 +350,7 @@ pub struct Header {
 
 #[derive(Debug, Clone, Copy)]
 struct Section {
+    index: usize,
     kind: u8,
     key_len: usize,
     count: usize,
@@ -339,14 +358,25 @@ struct Section {
     length: usize,
 }
 
-/// A parsed, checked index file.
-#[derive(Debug, Clone)]
+/// A parsed, checked index file: read whole ([`Vidx::read`]: every byte checked against
+/// the trailer's CRC), or opened lazily ([`Vidx::open`]: header and section table checked
+/// at once, each section read and checked against its own CRC when first used).
+#[derive(Debug)]
 pub struct Vidx {
     path: PathBuf,
-    bytes: Vec<u8>,
+    source: Source,
     /// The header.
     pub header: Header,
     sections: Vec<Section>,
+    loaded: Vec<std::cell::OnceCell<Vec<u8>>>,
+    damaged: std::cell::Cell<bool>,
+    len: u64,
+}
+
+#[derive(Debug)]
+enum Source {
+    Whole(Vec<u8>),
+    Lazy { file: File, crcs: Vec<u32> },
 }
 
 struct Le<'a> {
@@ -439,7 +469,27 @@ impl Vidx {
         if crc32c::crc32c(&bytes[..body]) != want {
             return Err(corrupt(body, "checksum mismatch: damaged index"));
         }
-        let mut r = Le { path, b: &bytes[..body], pos: 8 };
+        let (header, sections) = Self::table(path, &bytes[..body], body)?;
+        let len = bytes.len() as u64;
+        Ok(Vidx {
+            path: path.into(),
+            loaded: (0..sections.len()).map(|_| std::cell::OnceCell::new()).collect(),
+            source: Source::Whole(bytes),
+            header,
+            sections,
+            damaged: std::cell::Cell::new(false),
+            len,
+        })
+    }
+
+    /// Parses header and section table from `prefix`; sections must end within `body`.
+    fn table(path: &Path, prefix: &[u8], body: usize) -> Result<(Header, Vec<Section>), VidxError> {
+        let corrupt = |offset: usize, problem: &str| VidxError::Corrupt {
+            path: path.into(),
+            offset: offset as u64,
+            problem: problem.into(),
+        };
+        let mut r = Le { path, b: prefix, pos: 8 };
         let major = r.u16()?;
         let minor = r.u16()?;
         if major != MAJOR {
@@ -464,7 +514,7 @@ impl Vidx {
         }
         r.pos = header_len;
         let mut sections = Vec::new();
-        for _ in 0..n_sections {
+        for index in 0..usize::from(n_sections) {
             let at = r.pos;
             let kind = r.u8()?;
             r.u8()?;
@@ -482,6 +532,7 @@ impl Vidx {
                 k if k & SEGIDS != 0 && k & 0xc0 == 0 => 8,
                 TIME_DIR => 32,
                 FRAGMENTS => 48,
+                SECTION_CRCS => 4,
                 _ => continue, // a newer minor's section: skipped
             };
             if count.checked_mul(entry).is_none_or(|n| n > length) {
@@ -492,9 +543,9 @@ impl Vidx {
                     return Err(corrupt(at, "key length does not match the index kind"));
                 }
             }
-            sections.push(Section { kind, key_len, count, offset, length });
+            sections.push(Section { index, kind, key_len, count, offset, length });
         }
-        Ok(Vidx { path: path.into(), bytes, header, sections })
+        Ok((header, sections))
     }
 
     /// The file this index came from.
@@ -506,9 +557,96 @@ impl Vidx {
         self.sections.iter().find(|s| s.kind == kind).copied()
     }
 
+    /// A section's bytes; in lazy mode read and checked on first use (a mismatch marks
+    /// the index damaged and reads as empty).
+    fn data(&self, s: &Section) -> &[u8] {
+        match &self.source {
+            Source::Whole(b) => b.get(s.offset..s.offset + s.length).unwrap_or_default(),
+            Source::Lazy { file, crcs } => {
+                let pos =
+                    self.sections.iter().position(|x| x.index == s.index).unwrap_or(usize::MAX);
+                let Some(cell) = self.loaded.get(pos) else { return &[] };
+                cell.get_or_init(|| {
+                    let mut buf = vec![0u8; s.length];
+                    let ok = file.read_exact_at(&mut buf, s.offset as u64).is_ok()
+                        && crcs.get(s.index + 1) == Some(&crc32c::crc32c(&buf));
+                    if ok {
+                        buf
+                    } else {
+                        self.damaged.set(true);
+                        Vec::new()
+                    }
+                })
+            }
+        }
+    }
+
     fn entry(&self, s: &Section, width: usize, i: usize) -> &[u8] {
-        let at = s.offset + i * width;
-        self.bytes.get(at..at + width).unwrap_or_default()
+        let at = i * width;
+        self.data(s).get(at..at + width).unwrap_or_default()
+    }
+
+    /// True once a lazily read section failed its checksum: results are not to be trusted.
+    pub fn damaged(&self) -> bool {
+        self.damaged.get()
+    }
+
+    /// Opens lazily: header, section table and checksum section are read and checked now;
+    /// sections when used. A file without per-section checksums is read whole.
+    pub fn open(path: &Path) -> Result<Vidx, VidxError> {
+        let ioe = |source| VidxError::Io { path: path.into(), source };
+        let corrupt = |offset: u64, problem: &str| VidxError::Corrupt {
+            path: path.into(),
+            offset,
+            problem: problem.into(),
+        };
+        let file = File::open(path).map_err(ioe)?;
+        let len = file.metadata().map_err(ioe)?.len();
+        let mut head = [0u8; HEADER_LEN];
+        if len < (HEADER_LEN + 8) as u64 || file.read_exact_at(&mut head, 0).is_err() {
+            return Vidx::read(path);
+        }
+        let header_len = le_u32(&head, 12) as usize;
+        let n = usize::from(head[17]);
+        let prefix_len = header_len.saturating_add(SECTION_LEN * n);
+        if head[..8] != MAGIC
+            || prefix_len as u64 > len.saturating_sub(8)
+            || header_len < HEADER_LEN
+        {
+            return Vidx::read(path);
+        }
+        let mut prefix = vec![0u8; prefix_len];
+        file.read_exact_at(&mut prefix, 0).map_err(ioe)?;
+        let mut trailer = [0u8; 4];
+        file.read_exact_at(&mut trailer, len - 4).map_err(ioe)?;
+        if trailer != TRAILER {
+            return Err(corrupt(len - 4, "missing trailer: truncated or damaged index"));
+        }
+        // Parse the prefix as a file of its own: header and table fields only.
+        let crc_entry = (0..n)
+            .map(|i| header_len + i * SECTION_LEN)
+            .find(|at| prefix.get(*at) == Some(&SECTION_CRCS));
+        let Some(at) = crc_entry else { return Vidx::read(path) };
+        let (c_off, c_len) = (le_u64(&prefix, at + 16), le_u64(&prefix, at + 24));
+        if c_off.checked_add(c_len).is_none_or(|e| e > len - 8) || c_len > 4 * 256 {
+            return Err(corrupt(at as u64, "section beyond the end of the file"));
+        }
+        let mut cbuf = vec![0u8; c_len as usize];
+        file.read_exact_at(&mut cbuf, c_off).map_err(ioe)?;
+        let crcs: Vec<u32> = cbuf.chunks_exact(4).map(|c| le_u32(c, 0)).collect();
+        if crcs.first() != Some(&crc32c::crc32c(&prefix)) {
+            return Err(corrupt(0, "checksum mismatch in the header: damaged index"));
+        }
+        let (header, sections) = Self::table(path, &prefix, (len - 8) as usize)?;
+        Ok(Vidx {
+            path: path.into(),
+            loaded: (0..sections.len()).map(|_| std::cell::OnceCell::new()).collect(),
+            source: Source::Lazy { file, crcs },
+            header,
+            sections,
+            damaged: std::cell::Cell::new(false),
+            len,
+        })
     }
 
     /// The time intervals of `key` in this segment (binary search of the key table).
@@ -622,12 +760,12 @@ impl Vidx {
 
     /// Bytes of the file.
     pub fn len(&self) -> u64 {
-        self.bytes.len() as u64
+        self.len
     }
 
     /// True for an empty file (never, once parsed).
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+        self.len == 0
     }
 
     /// Unused fields kept for the reader's completeness.
@@ -672,6 +810,34 @@ mod tests {
         assert!(v.lookup(IndexKind::Port, &Key::new(&[0, 1])).is_empty());
         assert_eq!(v.time_dir().len(), 3);
         assert_eq!(v.fragments().get(&1), Some(&c.conn4()));
+    }
+
+    #[test]
+    fn lazy_open_reads_and_checks_sections() {
+        let (b, c) = sample();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.vidx");
+        let bytes = b.encode(3);
+        std::fs::write(&p, &bytes).unwrap();
+        let v = Vidx::open(&p).unwrap();
+        assert!(matches!(v.source, Source::Lazy { .. }));
+        let whole = Vidx::read(&p).unwrap();
+        for kind in IndexKind::ALL {
+            for key in whole.keys(kind) {
+                assert_eq!(v.lookup(kind, &key), whole.lookup(kind, &key));
+            }
+        }
+        assert_eq!(v.fragments().get(&1), Some(&c.conn4()));
+        assert!(!v.damaged());
+        // A flipped byte in the conn4 key table: the lazy reader notices when it reads it.
+        let mut bad = bytes.clone();
+        let keys = v.sections.iter().find(|s| s.kind == 1).unwrap().offset;
+        bad[keys + 5] ^= 0xff;
+        std::fs::write(&p, &bad).unwrap();
+        let v = Vidx::open(&p).unwrap();
+        assert!(v.lookup(IndexKind::Conn4, &c.conn4()).is_empty());
+        assert!(v.damaged());
+        assert!(Vidx::read(&p).is_err());
     }
 
     #[test]
