@@ -7,3 +7,4 @@ mod conformance_parser;
 mod conformance_processors;
 mod conformance_sessions;
 mod incremental;
+mod ingest;
