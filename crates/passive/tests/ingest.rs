@@ -22,7 +22,9 @@ fn no_raw_identifier_reaches_a_table() {
     };
     vantage_passive::generate(&opts).unwrap();
     let mut s = Store::new(Backend::Sqlite, PassiveConfig::default()).unwrap();
-    let r = vantage_passive::ingest_paths(&s.env, &mut s.wh, &[opts.out.clone()], |_| {}).unwrap();
+    let r =
+        vantage_passive::ingest_paths(&s.env, &mut s.wh, std::slice::from_ref(&opts.out), |_| {})
+            .unwrap();
     assert_eq!(r.iter().map(|r| r.indexed).sum::<u64>(), 6, "{r:?}");
     s.process();
     let truth = vantage_testkit::read_json(&opts.out.join("truth.json"));
