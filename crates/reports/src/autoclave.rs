@@ -97,6 +97,8 @@ pub fn autoclave(
     };
     let mut summary = AutoclaveSummary::default();
     for bucket in buckets {
+        let _span = tracing::info_span!("autoclave", kind = "reports", bucket = %bucket, code_version = AUTOCLAVE_VER)
+            .entered();
         finish_swap(&clean_root, &bucket)?;
         let raw_dir = data.archive("reports")?.join(&bucket);
         let cans = wh.query(
@@ -192,6 +194,9 @@ pub fn autoclave(
             swap(&clean_root, &bucket)?;
             summary.recleaned.push(bucket.clone());
         }
+        let (datums, badblobs): (u64, u64) =
+            lines.iter().fold((0, 0), |(d, b), l| (d + l.datums, b + l.badblobs));
+        tracing::info!(cans = lines.len(), datums, badblobs, reclean, "Bucket autoclaved.");
         summary.cans.extend(lines);
     }
     Ok(summary)

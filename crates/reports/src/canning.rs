@@ -96,6 +96,8 @@ fn can_bucket(
     bucket: &str,
     summary: &mut CanSummary,
 ) -> Result<(), ReportsError> {
+    let _span =
+        tracing::info_span!("can", kind = "reports", bucket, code_version = CANNING_VER).entered();
     let b = Bucket::parse(bucket).map_err(|e| ReportsError::Usage(e.to_string()))?;
     let rows = wh.query(
         "SELECT name, size, sha1, arrival_id FROM reports_file WHERE state = 'inbox' AND bucket = ? ORDER BY name",
@@ -265,6 +267,7 @@ fn can_bucket(
         });
     }
     write_manifest(wh, &archive, bucket)?;
+    tracing::info!(cans = summary.cans.len(), "Bucket canned.");
     Ok(())
 }
 

@@ -541,6 +541,9 @@ pub fn ingest(
                 }
             }
         }
+        for r in &rejected {
+            tracing::warn!(input = %r.input, reason = r.reason, "Report quarantined.");
+        }
         for r in rejected {
             let name = Path::new(&r.input)
                 .file_name()
