@@ -57,6 +57,7 @@ on_both_backends!(
     crash_after_publish_is_adopted,
     low_disk_is_refused_before_writing,
     redaction_round_trip,
+    archives_and_compressed_inputs,
 );
 
 fn cfg() -> ReportsConfig {
@@ -375,4 +376,64 @@ fn redaction_round_trip(f: &mut Fixture) {
     assert_eq!(kept_versions(&archive).len(), 1, "only the first redaction's old version remains");
     assert_eq!(count(&mut f.wh, "SELECT COUNT(*) FROM reports_datum_locator"), 1);
     assert!(redact(&f.data, &mut f.wh, &cfg(), &["nope/x".to_string()], "r", false).is_err());
+}
+
+fn archives_and_compressed_inputs(f: &mut Fixture) {
+    use std::io::Write;
+    let name = |i: u32| {
+        format!("20190102T00000{i}Z-BR-AS28573-tcp_connect-20190102T000000Z_tcp_BR_28573_n1_t{i}-0.2.0-probe.json")
+    };
+    let body = |i: u32| {
+        format!("{{\"test_name\":\"tcp_connect\",\"input\":\"1.2.3.{i}:443\"}}\n").into_bytes()
+    };
+    let dir = f.dir.path().join("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A .tar.gz whose members sit in a bucket directory.
+    let gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(dir.join("slice.tar.gz")).unwrap(),
+        flate2::Compression::fast(),
+    );
+    let mut tar = tar::Builder::new(gz);
+    for i in 0..2 {
+        let b = body(i);
+        let mut h = tar::Header::new_gnu();
+        h.set_size(b.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, format!("2019-01-02/{}", name(i)), &b[..]).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap();
+    // A lone .lz4 and a .zst under a bucket directory.
+    let d = dir.join("2019-01-03");
+    std::fs::create_dir_all(&d).unwrap();
+    let mut lz = lz4_flex::frame::FrameEncoder::new(
+        std::fs::File::create(d.join(format!("{}.lz4", name(3)))).unwrap(),
+    );
+    lz.write_all(&body(3)).unwrap();
+    lz.finish().unwrap();
+    let zst = std::process::Command::new("zstd")
+        .arg("-q")
+        .arg("-o")
+        .arg(d.join(format!("{}.zst", name(4))))
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .spawn();
+    let have_zstd = match zst {
+        Ok(mut child) => {
+            child.stdin.take().unwrap().write_all(&body(4)).unwrap();
+            child.wait().unwrap().success()
+        }
+        Err(_) => false,
+    };
+    let s = ingest(&f.data, &mut f.wh, &[dir], None).unwrap();
+    assert_eq!(s.accepted(), 3 + usize::from(have_zstd), "{:?}", s.files);
+    let inbox = f.data.inbox("reports").unwrap();
+    for i in 0..2 {
+        // Decompressed bytes are kept as they are, under the member's bucket.
+        assert_eq!(std::fs::read(inbox.join("2019-01-02").join(name(i))).unwrap(), body(i));
+    }
+    assert_eq!(std::fs::read(inbox.join("2019-01-03").join(name(3))).unwrap(), body(3));
+    if have_zstd {
+        assert_eq!(std::fs::read(inbox.join("2019-01-03").join(name(4))).unwrap(), body(4));
+    }
 }
