@@ -91,6 +91,39 @@ impl SourceReport {
         self.quarantined > 0
             || matches!(self.status, SourceStatus::Rejected | SourceStatus::Partial)
     }
+
+    /// The HTTP answer of `POST /api/v1/passive/upload` for this report (spec §3): 200
+    /// with `{status, indexed, duplicates, quarantined: [{member, reason, section, line}]}`;
+    /// 409 `md5_mismatch`; 400 when a single update was quarantined (unparseable).
+    pub fn upload_response(&self) -> (u16, serde_json::Value) {
+        if self.status == SourceStatus::Rejected {
+            let message = format!("{}: the md5 in the name is not the md5 of the body", self.name);
+            return (
+                409,
+                serde_json::json!({"error": {"code": "md5_mismatch", "message": message}}),
+            );
+        }
+        let quarantined: Vec<serde_json::Value> = self
+            .members
+            .iter()
+            .filter(|m| m.outcome == "quarantined")
+            .map(|m| serde_json::json!({"member": m.member, "reason": m.reason, "section": m.section, "line": m.line}))
+            .collect();
+        let single = layout(&self.name) == Layout::Single;
+        if single && !quarantined.is_empty() {
+            let first = self.members.first();
+            let code = first.and_then(|m| m.reason).unwrap_or("parse");
+            let message = first.and_then(|m| m.message.clone()).unwrap_or_default();
+            return (400, serde_json::json!({"error": {"code": code, "message": message}}));
+        }
+        let body = serde_json::json!({
+            "status": self.status.as_str(),
+            "indexed": self.indexed,
+            "duplicates": self.duplicates,
+            "quarantined": quarantined,
+        });
+        (200, body)
+    }
 }
 
 /// How a source's bytes are laid out.
@@ -656,6 +689,30 @@ pub fn ingest_updates(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upload_answers() {
+        let mut r = SourceReport {
+            name: "OW1-2-3.gz".into(),
+            status: SourceStatus::Ingested,
+            reason: None,
+            indexed: 0,
+            duplicates: 0,
+            quarantined: 1,
+            members: vec![quarantined(
+                "OW1-2-3.gz",
+                "parse",
+                "OW1-2-3.gz: section intro, line 1: x".into(),
+            )],
+        };
+        assert_eq!(r.upload_response().0, 400);
+        r.name = "OW1_2012-09-01_06-00-00.tar".into();
+        let (code, body) = r.upload_response();
+        assert_eq!(code, 200);
+        assert_eq!(body["quarantined"][0]["reason"], "parse");
+        r.status = SourceStatus::Rejected;
+        assert_eq!(r.upload_response().0, 409);
+    }
 
     #[test]
     fn md5_token_and_layouts() {
