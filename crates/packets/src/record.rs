@@ -126,7 +126,18 @@ pub fn record_files(
             error,
         };
         catalog::set_partition(wh, &part(PartitionState::Pending, None))?;
-        let out = rec.read_file(path)?;
+        let out = match rec.read_file(path) {
+            Ok(out) => out,
+            Err(e @ StoreError::DiskFull { .. }) => {
+                // Recording stopped (§12): what reached the disk is closed and indexed;
+                // the flows seen so far are written; the partition is failed; exit 4.
+                let flows = rec.finish(EndReason::Shutdown).unwrap_or_default();
+                let _ = write_flows(wh, &sensor, &flows, &names);
+                catalog::set_partition(wh, &part(PartitionState::Failed, Some(e.to_string())))?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         let flows = rec.take_flows();
         report.flows_written += write_flows(wh, &sensor, &flows, &names)?;
         let error = out.error.as_ref().map(|e| e.to_string());

@@ -39,6 +39,8 @@ pub struct Recorder {
     keys: Vec<(IndexKind, Key)>,
     seq: u64,
     last_flush: i64,
+    stopped: Option<PathBuf>,
+    fail_at: Option<u64>,
 }
 
 /// What reading one file did.
@@ -81,6 +83,8 @@ impl Recorder {
             keys: Vec::new(),
             seq: 0,
             last_flush: i64::MIN,
+            stopped: None,
+            fail_at: None,
         })
     }
 
@@ -134,8 +138,53 @@ impl Recorder {
         Ok(out)
     }
 
+    /// Tests: segments behave as a full disk once they would pass `bytes`.
+    #[doc(hidden)]
+    pub fn inject_enospc_at(&mut self, bytes: u64) {
+        self.fail_at = Some(bytes);
+        for rt in &mut self.classes {
+            for s in &mut rt.open {
+                s.fail_at = Some(bytes);
+            }
+        }
+    }
+
+    fn in_memory(&self) -> u64 {
+        self.classes.iter().map(|c| c.ring.usage().0).sum()
+    }
+
+    /// Full disk (§12): every open segment is cut back to its last whole record,
+    /// indexed and closed; recording stops; memory stays queryable.
+    fn disk_full(&mut self, path: PathBuf) -> StoreError {
+        let (gap, ft) = (self.config.index_gap.0, self.config.frag_timeout.0);
+        for rt in &mut self.classes {
+            for seg in rt.open.drain(..) {
+                match seg.close_after_full(&self.enabled, gap, ft) {
+                    Ok(closed) => self.store.add_closed(rt.class.dir_name(), closed),
+                    Err(e) => {
+                        tracing::error!(error = %e, "Segment could not be closed after a full disk.")
+                    }
+                }
+            }
+        }
+        let in_memory = self.in_memory();
+        tracing::error!(path = %path.display(), in_memory, "Disk full: recording stopped.");
+        self.stopped = Some(path.clone());
+        StoreError::DiskFull { path, in_memory }
+    }
+
     /// Records one frame.
     pub fn record(&mut self, f: &Frame) -> Result<(), StoreError> {
+        if let Some(p) = &self.stopped {
+            return Err(StoreError::DiskFull { path: p.clone(), in_memory: self.in_memory() });
+        }
+        match self.record_inner(f) {
+            Err(StoreError::DiskFull { path, .. }) => Err(self.disk_full(path)),
+            other => other,
+        }
+    }
+
+    fn record_inner(&mut self, f: &Frame) -> Result<(), StoreError> {
         self.counters.tot_pkts += 1;
         self.counters.tot_bytes += u64::from(f.wirelen);
         let pref = PacketRef {
@@ -282,6 +331,9 @@ impl Recorder {
                     gap,
                 )?;
                 rt.open.push(seg);
+                if let Some(s) = rt.open.last_mut() {
+                    s.fail_at = self.fail_at;
+                }
                 rt.open.len() - 1
             }
         };
@@ -293,12 +345,19 @@ impl Recorder {
 
     /// Writes buffered packets to their segments.
     pub fn flush(&mut self) -> Result<(), StoreError> {
+        let mut err = None;
         for rt in &mut self.classes {
             for s in &mut rt.open {
-                s.flush()?;
+                if let Err(e) = s.flush() {
+                    err = Some(e);
+                }
             }
         }
-        Ok(())
+        match err {
+            Some(StoreError::DiskFull { path, .. }) => Err(self.disk_full(path)),
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Ends recording: closes every open segment (indexed), removes every connection

@@ -58,6 +58,8 @@ pub struct OpenSegment {
     pub bytes: u64,
     /// Its index so far.
     pub index: IndexBuilder,
+    /// Tests: behave as a full disk once the file would pass this size.
+    pub fail_at: Option<u64>,
 }
 
 /// A closed segment as the store tracks it.
@@ -101,6 +103,7 @@ impl OpenSegment {
             file,
             bytes: 24,
             index: IndexBuilder::new(gap),
+            fail_at: None,
         })
     }
 
@@ -121,6 +124,14 @@ impl OpenSegment {
         let caplen = u32::try_from(data.len()).unwrap_or(u32::MAX);
         let offset = self.bytes;
         let h = pcap_record_header(ts_ns, caplen, wirelen, true);
+        if self.fail_at.is_some_and(|at| offset + 16 + data.len() as u64 > at) {
+            // A write the disk took only in part, as ENOSPC leaves it.
+            let _ = self.file.write_all(&h[..8]).and_then(|_| self.file.flush());
+            return Err(StoreError::io(
+                self.path(),
+                std::io::Error::from_raw_os_error(libc::ENOSPC),
+            ));
+        }
         let r = self.file.write_all(&h).and_then(|_| self.file.write_all(data));
         r.map_err(|e| StoreError::io(self.path(), e))?;
         self.bytes += 16 + data.len() as u64;
@@ -152,6 +163,32 @@ impl OpenSegment {
             pcap_bytes: self.bytes,
             vidx_bytes: bytes.len() as u64,
         })
+    }
+}
+
+impl OpenSegment {
+    /// After a full disk: flushes what it can, cuts the file back to its last whole
+    /// record, indexes what remains and closes it. Existing data are never rewritten.
+    pub fn close_after_full(
+        self,
+        enabled: &[IndexKind],
+        gap: i64,
+        frag_timeout: i64,
+    ) -> Result<Closed, StoreError> {
+        let open = self.path();
+        let (dir, stem, segid) = (self.dir.clone(), self.stem.clone(), self.segid);
+        let OpenSegment { file, .. } = self;
+        // The buffer may not fit either; what does not reach the disk is lost, as §12 says.
+        let _ = file.into_inner();
+        let kept = cut_back(&open)?;
+        let idx = reindex(&open, enabled, gap, frag_timeout)?;
+        let vidx = dir.join(format!("{stem}.vidx"));
+        let bytes = idx.encode(segid);
+        vantage_core::publish::write_atomic(&vidx, &bytes, false)
+            .map_err(|e| StoreError::io(&vidx, e))?;
+        let pcap = dir.join(format!("{stem}.pcap"));
+        fs::rename(&open, &pcap).map_err(|e| StoreError::io(&pcap, e))?;
+        Ok(Closed { segid, pcap, vidx, pcap_bytes: kept, vidx_bytes: bytes.len() as u64 })
     }
 }
 

@@ -359,3 +359,40 @@ fn index_levels_only_speed_up() {
     }
     assert_eq!(results[0], results[1]);
 }
+
+#[test]
+fn full_disk_closes_what_reached_it_and_stops() {
+    let tmp = testkit::tempdir();
+    let trace = tmp.path().join("t.pcap");
+    write_pcap(
+        &trace,
+        &SynthOptions { short_conns: 60, bulk_conns: 1, dns: 10, ..Default::default() },
+    )
+    .unwrap();
+    let frames = read_all(&trace).unwrap();
+    let store = tmp.path().join("store");
+    let cfg = synth_config(Cutoff::Off, 1 << 20, DiskBudget::Unlimited);
+    let mut rec = Recorder::open(&store, &cfg).unwrap();
+    rec.inject_enospc_at(100_000);
+    let err = rec.read_file(&trace).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("disk full on ") && msg.contains("recording stopped;"), "{msg}");
+    assert!(msg.contains("packets in memory still queryable"), "{msg}");
+    assert_eq!(vantage_core::HasExit::exit(&err), vantage_core::Exit::Storage);
+    assert!(rec.record(&frames[0]).is_err(), "recording stays stopped");
+    drop(rec);
+    assert!(testkit::files(&store, "open").is_empty(), "the open segment was closed");
+    let r = query::run(&store, &[], &Query::filter("").unwrap()).unwrap();
+    assert!(!r.hits.is_empty());
+    let got = indices(&frames, &r.hits);
+    assert_eq!(
+        got,
+        (0..got.len() as u64).collect::<Vec<_>>(),
+        "a prefix of the input reached the disk"
+    );
+    let seg = testkit::files(&store, "pcap");
+    assert!(std::fs::metadata(&seg[0]).unwrap().len() <= 100_000);
+    // A restart finds nothing to repair: the segment was cut back and indexed.
+    let rec = Recorder::open(&store, &cfg).unwrap();
+    assert_eq!(rec.store().recovery, Default::default());
+}
