@@ -7,13 +7,15 @@
 //! its oldest entry t0: the source's closes at or after t0 are deleted and every line
 //! from t0 on is replayed with the new ones. Rows keep their identity; only closes change.
 
+use std::collections::HashMap;
+
 use vantage_warehouse::{Sql, Value, WarehouseError};
 
 use crate::cell::Cell;
 use crate::merge::{self, Action, Item, OpenSet, OrderKey};
 use crate::parse::{Line, LineType};
 use crate::schema::{TableDef, TableKind};
-use crate::store::{Names, ORDER_COLS};
+use crate::store::{self, Names, ORDER_COLS};
 
 /// Where a batch of lines comes from: its file's part of the canonical order.
 #[derive(Debug, Clone)]
@@ -51,17 +53,13 @@ fn next_id(db: &mut dyn Sql, table: &str) -> Result<i64, WarehouseError> {
     Ok(db.query_i64(&format!("SELECT COALESCE(MAX(ns_id), 0) + 1 FROM {table}"), &[])?.unwrap_or(1))
 }
 
-fn max_created(db: &mut dyn Sql, n: &Names, source: &str) -> Result<Option<i64>, WarehouseError> {
-    let a = db.query_i64(
-        &format!("SELECT MAX(created_dt) FROM {} WHERE ns_source = ?", n.row),
-        &[source.into()],
-    )?;
-    let b = db.query_i64(
-        &format!("SELECT MAX(created_dt) FROM {} WHERE ns_source = ?", n.event),
-        &[source.into()],
-    )?;
-    // None sorts below Some: the larger of the two, or whichever exists.
-    Ok(a.max(b))
+/// The largest CREATED_DT applied for (table, source): the load log's latest entries
+/// cover every stored line and are indexed, unlike a scan of the lines.
+fn max_created(db: &mut dyn Sql, table: &str, source: &str) -> Result<Option<i64>, WarehouseError> {
+    db.query_i64(
+        "SELECT MAX(latest) FROM netstate_load_log WHERE source = ? AND table_name = ?",
+        &[source.into(), table.into()],
+    )
 }
 
 fn key_sql(def: &TableDef, idx: &[usize], alias: &str) -> String {
@@ -75,7 +73,7 @@ fn order_from(r: &[Value]) -> OrderKey {
         first: i(2),
         // Stored bit-cast from u64.
         serial: i(3) as u64,
-        file: r.get(1).and_then(Value::as_str).unwrap_or_default().to_string(),
+        file: r.get(1).and_then(Value::as_str).unwrap_or_default().into(),
         ikey: i(4) as u64,
         line: i(5) as u64,
     }
@@ -96,8 +94,9 @@ fn load_open(
     let keys = def.keys();
     let rows = db.query(
         &format!(
-            "SELECT r.ns_id{k} FROM {row} r LEFT JOIN {close} c ON c.row_id = r.ns_id
-             WHERE r.ns_source = ? AND r.created_dt < ? AND c.row_id IS NULL",
+            "SELECT r.ns_id{k} FROM {row} r JOIN netstate_file f ON f.id = r.ns_file_id
+             LEFT JOIN {close} c ON c.row_id = r.ns_id
+             WHERE f.source = ? AND r.created_dt < ? AND c.row_id IS NULL",
             k = key_sql(def, &keys, "r."),
             row = n.row,
             close = n.close
@@ -111,22 +110,25 @@ fn load_open(
     Ok(open)
 }
 
-/// Stored lines of `source` from `t0` on (ids below the batch's), as merge items.
+/// Stored lines of `source` from `t0` on, as merge items, with each close event's file
+/// id (closes record it, so a later re-merge finds them by source).
 fn load_replay(
     db: &mut dyn Sql,
     def: &TableDef,
     n: &Names,
     source: &str,
     t0: i64,
-) -> Result<Vec<Item>, WarehouseError> {
+) -> Result<(Vec<Item>, HashMap<i64, i64>), WarehouseError> {
     let keys = def.keys();
     let copies = def.copies();
-    let order = ORDER_COLS.iter().skip(1).map(|c| format!(", {c}")).collect::<String>();
+    let order = "f.source, f.file, f.first_dt, f.serial, x.ns_ikey, x.ns_line, x.created_dt";
     let mut items = Vec::new();
+    let mut event_files = HashMap::new();
     let rows = db.query(
         &format!(
-            "SELECT ns_id{order}{k} FROM {row} WHERE ns_source = ? AND created_dt >= ?",
-            k = key_sql(def, &keys, ""),
+            "SELECT x.ns_id, {order}{k} FROM {row} x JOIN netstate_file f ON f.id = x.ns_file_id
+             WHERE f.source = ? AND x.created_dt >= ?",
+            k = key_sql(def, &keys, "x."),
             row = n.row
         ),
         &[source.into(), t0.into()],
@@ -141,9 +143,10 @@ fn load_replay(
     }
     let events = db.query(
         &format!(
-            "SELECT ns_id{order}, ns_type{k}{c} FROM {event} WHERE ns_source = ? AND created_dt >= ?",
-            k = key_sql(def, &keys, ""),
-            c = key_sql(def, &copies, ""),
+            "SELECT x.ns_id, {order}, x.ns_type{k}{c}, x.ns_file_id FROM {event} x
+             JOIN netstate_file f ON f.id = x.ns_file_id WHERE f.source = ? AND x.created_dt >= ?",
+            k = key_sql(def, &keys, "x."),
+            c = key_sql(def, &copies, "x."),
             event = n.event
         ),
         &[source.into(), t0.into()],
@@ -151,6 +154,9 @@ fn load_replay(
     for r in &events.rows {
         let event = r.first().and_then(Value::as_i64).unwrap_or(0);
         let rest = r.get(1..).unwrap_or_default();
+        if let Some(fid) = r.last().and_then(Value::as_i64) {
+            event_files.insert(event, fid);
+        }
         let action = if r.get(8).and_then(Value::as_str) == Some("*") {
             Action::CloseAll { event }
         } else {
@@ -162,7 +168,7 @@ fn load_replay(
         };
         items.push(Item { order: order_from(rest), action });
     }
-    Ok(items)
+    Ok((items, event_files))
 }
 
 /// Stores `lines` of one file and merges them. `open` is the pair's open set cached by
@@ -180,7 +186,8 @@ pub fn apply_lines(
         latest: lines.iter().map(|l| l.created).max(),
         ..Applied::default()
     };
-    let applied_max = max_created(db, n, batch.source)?;
+    let applied_max = max_created(db, &def.name, batch.source)?;
+    let file_id = store::file_id(db, batch.source, batch.file, batch.first, batch.serial)?;
     let late = matches!((out.oldest, applied_max), (Some(t0), Some(m)) if m >= t0);
     if late {
         out.remerged_from = out.oldest;
@@ -194,46 +201,64 @@ pub fn apply_lines(
     let event_base = next_id(db, &n.event)?;
     let keys = def.keys();
     let copies = def.copies();
-    let mut row_values = Vec::new();
-    let mut event_values = Vec::new();
+    let col_names: Vec<String> = def.columns.iter().map(|c| c.sql_name()).collect();
+    let mut row_cols: Vec<&str> = ORDER_COLS.to_vec();
+    row_cols.extend(col_names.iter().map(String::as_str));
+    let mut event_cols: Vec<&str> = ORDER_COLS.to_vec();
+    event_cols.push("ns_type");
+    event_cols.extend(col_names.iter().map(String::as_str));
+    // Inserted in chunks: a whole file's values at once would cost fresh pages per file.
+    const CHUNK: usize = 2048;
+    let (mut rows_done, mut events_done) = (0i64, 0i64);
+    let mut row_values: Vec<Vec<Value>> = Vec::with_capacity(CHUNK);
+    let mut event_values: Vec<Vec<Value>> = Vec::with_capacity(CHUNK);
     let mut items = Vec::with_capacity(lines.len());
+    let file: std::rc::Rc<str> = batch.file.into();
     for l in lines {
         let order = OrderKey {
             created: l.created,
             first: batch.first,
             serial: batch.serial,
-            file: batch.file.to_string(),
+            file: file.clone(),
             ikey: l.ikey,
             line: l.line,
         };
-        let mut values: Vec<Value> = vec![
+        let mut values: Vec<Value> = Vec::with_capacity(ORDER_COLS.len() + 1 + l.cells.len());
+        values.extend([
             Value::Null,
-            batch.source.into(),
-            batch.file.into(),
-            batch.first.into(),
-            Value::Int(batch.serial as i64), // bit-cast, read back the same way
-            Value::Int(l.ikey as i64),
+            Value::Int(file_id),
+            Value::Int(l.ikey as i64), // bit-cast, read back the same way
             Value::Int(l.line as i64),
-            l.created.into(),
-        ];
+            Value::Int(l.created),
+        ]);
         let pick = |idx: &[usize]| {
             idx.iter().map(|&i| l.cells.get(i).cloned().unwrap_or(Cell::Null)).collect()
         };
         let action = match l.ty {
             LineType::Open => {
                 out.opens += 1;
-                let id = row_base + row_values.len() as i64;
+                let id = row_base + rows_done;
+                rows_done += 1;
                 values[0] = id.into();
                 values.extend(l.cells.iter().map(Cell::to_value));
                 row_values.push(values);
+                if row_values.len() >= CHUNK {
+                    db.bulk_insert(&n.row, &row_cols, &row_values)?;
+                    row_values.clear();
+                }
                 Action::Open { id, keys: pick(&keys) }
             }
             ty => {
-                let event = event_base + event_values.len() as i64;
+                let event = event_base + events_done;
+                events_done += 1;
                 values[0] = event.into();
                 values.push(ty.as_str().into());
                 values.extend(l.cells.iter().map(Cell::to_value));
                 event_values.push(values);
+                if event_values.len() >= CHUNK {
+                    db.bulk_insert(&n.event, &event_cols, &event_values)?;
+                    event_values.clear();
+                }
                 if ty == LineType::Close {
                     out.closes += 1;
                     Action::Close { event, keys: pick(&keys), copies: pick(&copies) }
@@ -245,25 +270,24 @@ pub fn apply_lines(
         };
         items.push(Item { order, action });
     }
-    let col_names: Vec<String> = def.columns.iter().map(|c| c.sql_name()).collect();
-    let mut row_cols: Vec<&str> = ORDER_COLS.to_vec();
-    row_cols.extend(col_names.iter().map(String::as_str));
     db.bulk_insert(&n.row, &row_cols, &row_values)?;
-    let mut event_cols: Vec<&str> = ORDER_COLS.to_vec();
-    event_cols.push("ns_type");
-    event_cols.extend(col_names.iter().map(String::as_str));
     db.bulk_insert(&n.event, &event_cols, &event_values)?;
     if def.kind == TableKind::Event {
         return Ok(out);
     }
+    let mut event_files: HashMap<i64, i64> = HashMap::new();
     let mut set = match (late, out.oldest, preloaded.or(open.take())) {
         (true, Some(t0), _) => {
             db.execute(
-                &format!("DELETE FROM {} WHERE ns_source = ? AND deleted_dt >= ?", n.close),
-                &[batch.source.into(), t0.into()],
+                &format!(
+                    "DELETE FROM {} WHERE deleted_dt >= ? AND ns_file_id IN (SELECT id FROM netstate_file WHERE source = ?)",
+                    n.close
+                ),
+                &[t0.into(), batch.source.into()],
             )?;
             let set = load_open(db, def, n, batch.source, t0)?;
-            let mut replay = load_replay(db, def, n, batch.source, t0)?;
+            let (mut replay, files) = load_replay(db, def, n, batch.source, t0)?;
+            event_files = files;
             // The batch's own lines were just stored: keep the in-memory items instead.
             replay.retain(|it| match &it.action {
                 Action::Open { id, .. } => *id < row_base,
@@ -278,14 +302,15 @@ pub fn apply_lines(
     let closed = merge::apply(&mut set, items);
     out.rows_closed = closed.len();
     let mut close_cols: Vec<String> =
-        vec!["row_id".into(), "event_id".into(), "ns_source".into(), "deleted_dt".into()];
+        vec!["row_id".into(), "event_id".into(), "ns_file_id".into(), "deleted_dt".into()];
     close_cols.extend(copies.iter().map(|&i| def.columns[i].sql_name()));
     let close_cols: Vec<&str> = close_cols.iter().map(String::as_str).collect();
     let close_values: Vec<Vec<Value>> = closed
         .iter()
         .map(|c| {
+            let fid = event_files.get(&c.event).copied().unwrap_or(file_id);
             let mut v: Vec<Value> =
-                vec![c.row.into(), c.event.into(), batch.source.into(), c.deleted.into()];
+                vec![c.row.into(), c.event.into(), fid.into(), c.deleted.into()];
             v.extend(
                 (0..copies.len()).map(|k| c.copies.get(k).map_or(Value::Null, Cell::to_value)),
             );

@@ -255,10 +255,11 @@ pub fn import_flows(
             }
             store::ensure_table(tx, &def)?;
             let n = names(&def);
+            let fid = store::file_id(tx, &source, FLOWS_FILE, 0, 0)?;
             let done: HashSet<i64> = tx
                 .query(
-                    &format!("SELECT ns_line FROM {} WHERE ns_source = ? AND ns_file = ?", n.row),
-                    &[source.as_str().into(), FLOWS_FILE.into()],
+                    &format!("SELECT ns_line FROM {} WHERE ns_file_id = ?", n.row),
+                    &[fid.into()],
                 )?
                 .rows
                 .iter()
@@ -272,7 +273,7 @@ pub fn import_flows(
             }
             flows.sort_by_key(|f| (f.created, ikey(f.flow_id)));
             report.merged += flows.len() as u64;
-            report.entries.push(merge_group(tx, &def, &source, &flows, every)?);
+            report.entries.push(merge_group(tx, &def, &source, fid, &flows, every)?);
         }
         Ok(report)
     })
@@ -282,19 +283,15 @@ fn merge_group(
     tx: &mut dyn Sql,
     def: &TableDef,
     source: &str,
+    file_id: i64,
     flows: &[Flow],
     every: u64,
 ) -> Result<LoadEntry, WarehouseError> {
     let n = names(def);
-    let applied_max = tx
-        .query_i64(
-            &format!("SELECT MAX(created_dt) FROM {} WHERE ns_source = ?", n.row),
-            &[source.into()],
-        )?
-        .max(tx.query_i64(
-            &format!("SELECT MAX(created_dt) FROM {} WHERE ns_source = ?", n.event),
-            &[source.into()],
-        )?);
+    let applied_max = tx.query_i64(
+        "SELECT MAX(latest) FROM netstate_load_log WHERE source = ? AND table_name = ?",
+        &[source.into(), def.name.as_str().into()],
+    )?;
     let row_base = tx
         .query_i64(&format!("SELECT COALESCE(MAX(ns_id), 0) + 1 FROM {}", n.row), &[])?
         .unwrap_or(1);
@@ -309,10 +306,7 @@ fn merge_group(
         let order = |id: i64, created: i64| -> Vec<Value> {
             vec![
                 id.into(),
-                source.into(),
-                FLOWS_FILE.into(),
-                0i64.into(),
-                0i64.into(),
+                file_id.into(),
                 Value::Int(ikey(f.flow_id) as i64), // bit-cast, read back the same way
                 f.flow_id.into(),
                 created.into(),
@@ -325,7 +319,7 @@ fn merge_group(
         e.push("F".into());
         e.extend(f.close.iter().map(Cell::to_value));
         events.push(e);
-        let mut c: Vec<Value> = vec![rid.into(), eid.into(), source.into(), f.removed.into()];
+        let mut c: Vec<Value> = vec![rid.into(), eid.into(), file_id.into(), f.removed.into()];
         c.extend(def.copies().iter().map(|&i| f.close.get(i).map_or(Value::Null, Cell::to_value)));
         closes.push(c);
     }
@@ -338,7 +332,7 @@ fn merge_group(
     ev_cols.extend(col_names.iter().map(String::as_str));
     tx.bulk_insert(&n.event, &ev_cols, &events)?;
     let copy_names: Vec<String> = def.copies().iter().map(|&i| def.columns[i].sql_name()).collect();
-    let mut close_cols: Vec<&str> = vec!["row_id", "event_id", "ns_source", "deleted_dt"];
+    let mut close_cols: Vec<&str> = vec!["row_id", "event_id", "ns_file_id", "deleted_dt"];
     close_cols.extend(copy_names.iter().map(String::as_str));
     tx.bulk_insert(&n.close, &close_cols, &closes)?;
 

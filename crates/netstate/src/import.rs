@@ -341,6 +341,10 @@ impl<'a> Importer<'a> {
             tracing::info!(dir = %import_dir.display(), previous = prev, "Recovered stale lock.");
         }
         migrate(self.wh)?;
+        if self.wh.backend() == vantage_warehouse::Backend::Sqlite {
+            // A larger page cache keeps the index inserts of big files in memory.
+            self.wh.batch("PRAGMA cache_size = -262144")?;
+        }
         let deadline = Instant::now() + std::time::Duration::from_secs(self.opts.wait_secs);
         let _lock = loop {
             match Lock::acquire(self.wh, self.data, LOCK_NAME) {

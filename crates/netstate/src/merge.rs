@@ -19,8 +19,8 @@ pub struct OrderKey {
     pub first: i64,
     /// The file's SERIAL.
     pub serial: u64,
-    /// The file's name.
-    pub file: String,
+    /// The file's name (shared by all lines of a file).
+    pub file: std::rc::Rc<str>,
     /// ID, or the line when the file has no ID column.
     pub ikey: u64,
     /// Physical line.
@@ -75,17 +75,28 @@ pub struct Closed {
     pub copies: Vec<Cell>,
 }
 
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
 /// The open rows of one (table, source).
+///
+/// Rows are kept once, with their key cells; `by_key` maps the keys' hash to row ids
+/// (collisions are resolved against the stored keys), so an open row costs one key
+/// vector, not two.
 #[derive(Debug, Default, Clone)]
 pub struct OpenSet {
-    rows: HashMap<i64, Vec<Cell>>,
-    by_key: HashMap<Vec<Cell>, Vec<i64>>,
+    rows: FastMap<i64, Vec<Cell>>,
+    by_key: FastMap<u64, Vec<i64>>,
+}
+
+fn key_hash(keys: &[Cell]) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x6e73).hash_one(keys)
 }
 
 impl OpenSet {
     /// Adds an open row.
     pub fn insert(&mut self, id: i64, keys: Vec<Cell>) {
-        self.by_key.entry(keys.clone()).or_default().push(id);
+        self.by_key.entry(key_hash(&keys)).or_default().push(id);
         self.rows.insert(id, keys);
     }
 
@@ -101,10 +112,11 @@ impl OpenSet {
 
     fn remove(&mut self, id: i64) {
         if let Some(keys) = self.rows.remove(&id) {
-            if let Some(ids) = self.by_key.get_mut(&keys) {
+            let h = key_hash(&keys);
+            if let Some(ids) = self.by_key.get_mut(&h) {
                 ids.retain(|x| *x != id);
                 if ids.is_empty() {
-                    self.by_key.remove(&keys);
+                    self.by_key.remove(&h);
                 }
             }
         }
@@ -113,7 +125,16 @@ impl OpenSet {
     /// The rows a C with `keys` closes, removed from the set, in id order.
     pub fn take_matching(&mut self, keys: &[Cell]) -> Vec<i64> {
         let mut hit: Vec<i64> = if keys.iter().all(|k| !k.is_null()) {
-            self.by_key.get(keys).cloned().unwrap_or_default()
+            let rows = &self.rows;
+            self.by_key
+                .get(&key_hash(keys))
+                .map(|ids| {
+                    ids.iter()
+                        .copied()
+                        .filter(|id| rows.get(id).is_some_and(|r| r == keys))
+                        .collect()
+                })
+                .unwrap_or_default()
         } else {
             self.rows
                 .iter()

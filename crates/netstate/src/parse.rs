@@ -141,11 +141,23 @@ fn escape(b: u8) -> u8 {
     }
 }
 
-/// Splits records one at a time, counting physical lines.
+/// One split field: its unescaped bytes are `buf[start..end]` of the [`Splitter`].
+#[derive(Debug, Clone, Copy)]
+struct FieldRef {
+    start: usize,
+    end: usize,
+    quoted: bool,
+    null: bool,
+}
+
+/// Splits records one at a time, counting physical lines. The current record's fields
+/// are ranges into one reused buffer, so splitting allocates nothing per field.
 struct Splitter<'a> {
     data: &'a [u8],
     pos: usize,
     line: u64,
+    buf: Vec<u8>,
+    fields: Vec<FieldRef>,
 }
 
 enum End {
@@ -153,41 +165,53 @@ enum End {
     Record,
 }
 
-impl<'a> Splitter<'a> {
-    fn fail(&self, line: u64, reason: Reason, detail: &str) -> ParseError {
-        ParseError { line, reason, detail: detail.to_string() }
-    }
+fn fail(line: u64, reason: Reason, detail: &str) -> ParseError {
+    ParseError { line, reason, detail: detail.to_string() }
+}
 
-    /// The next record: its first line and fields; `None` at the end of the data.
-    fn next_record(&mut self) -> Option<Result<(u64, Vec<Field>), ParseError>> {
+impl<'a> Splitter<'a> {
+    /// Splits the next record into `self.fields`; returns its first line, `None` at the
+    /// end of the data.
+    fn next_record(&mut self) -> Option<Result<u64, ParseError>> {
         if self.pos >= self.data.len() {
             return None;
         }
         let start = self.line;
-        let mut fields = Vec::new();
+        self.buf.clear();
+        self.fields.clear();
         loop {
             match self.field(start) {
-                Ok((f, End::Field)) => fields.push(f),
-                Ok((f, End::Record)) => {
-                    fields.push(f);
-                    return Some(Ok((start, fields)));
-                }
+                Ok(End::Field) => {}
+                Ok(End::Record) => return Some(Ok(start)),
                 Err(e) => return Some(Err(e)),
             }
         }
     }
 
-    fn field(&mut self, start: u64) -> Result<(Field, End), ParseError> {
+    /// The current record's fields in the owned form (the header only).
+    fn owned(&self) -> Vec<Field> {
+        self.fields.iter().map(|f| (!f.null).then(|| (self.bytes(f).to_vec(), f.quoted))).collect()
+    }
+
+    fn bytes(&self, f: &FieldRef) -> &[u8] {
+        self.buf.get(f.start..f.end).unwrap_or_default()
+    }
+
+    fn field(&mut self, start: u64) -> Result<End, ParseError> {
         let d = self.data;
-        let mut raw: Vec<u8> = Vec::new();
-        let mut val: Vec<u8> = Vec::new();
+        // Only the raw form's length and whether it began with `\N` are needed (to tell
+        // NULL from text), so the raw bytes are not copied.
+        let mut raw_len = 0usize;
+        let mut starts_escaped_n = false;
+        let first = self.buf.len();
+        let val = &mut self.buf;
         let quoted = d.get(self.pos) == Some(&b'"');
         let end;
         if quoted {
             self.pos += 1;
             loop {
                 let Some(&c) = d.get(self.pos) else {
-                    return Err(self.fail(
+                    return Err(fail(
                         start,
                         Reason::UnterminatedQuote,
                         "end of file inside quotes",
@@ -195,7 +219,7 @@ impl<'a> Splitter<'a> {
                 };
                 if c == b'\\' {
                     let Some(&e) = d.get(self.pos + 1) else {
-                        return Err(self.fail(
+                        return Err(fail(
                             start,
                             Reason::UnterminatedQuote,
                             "end of file inside quotes",
@@ -204,13 +228,14 @@ impl<'a> Splitter<'a> {
                     if e == b'\n' {
                         self.line += 1;
                     }
-                    raw.extend_from_slice(&[c, e]);
+                    starts_escaped_n |= raw_len == 0 && e == b'N';
+                    raw_len += 2;
                     val.push(escape(e));
                     self.pos += 2;
                 } else if c == b'"' {
                     match d.get(self.pos + 1) {
                         Some(b'"') => {
-                            raw.extend_from_slice(b"\"\"");
+                            raw_len += 2;
                             val.push(b'"');
                             self.pos += 2;
                         }
@@ -232,14 +257,14 @@ impl<'a> Splitter<'a> {
                             break;
                         }
                         None => {
-                            return Err(self.fail(
+                            return Err(fail(
                                 start,
                                 Reason::NoFinalNewline,
                                 "the file does not end with LF",
                             ))
                         }
                         Some(other) => {
-                            return Err(self.fail(
+                            return Err(fail(
                                 start,
                                 Reason::BadQuote,
                                 &format!("byte 0x{other:02x} after a closing quote"),
@@ -250,7 +275,7 @@ impl<'a> Splitter<'a> {
                     if c == b'\n' {
                         self.line += 1;
                     }
-                    raw.push(c);
+                    raw_len += 1;
                     val.push(c);
                     self.pos += 1;
                 }
@@ -259,7 +284,7 @@ impl<'a> Splitter<'a> {
             let mut last_raw_cr = false;
             loop {
                 let Some(&c) = d.get(self.pos) else {
-                    return Err(self.fail(
+                    return Err(fail(
                         start,
                         Reason::NoFinalNewline,
                         "the file does not end with LF",
@@ -268,7 +293,7 @@ impl<'a> Splitter<'a> {
                 match c {
                     b'\\' => {
                         let Some(&e) = d.get(self.pos + 1) else {
-                            return Err(self.fail(
+                            return Err(fail(
                                 start,
                                 Reason::NoFinalNewline,
                                 "the file does not end with LF",
@@ -277,7 +302,8 @@ impl<'a> Splitter<'a> {
                         if e == b'\n' {
                             self.line += 1;
                         }
-                        raw.extend_from_slice(&[c, e]);
+                        starts_escaped_n |= raw_len == 0 && e == b'N';
+                        raw_len += 2;
                         val.push(escape(e));
                         self.pos += 2;
                         last_raw_cr = false;
@@ -292,13 +318,13 @@ impl<'a> Splitter<'a> {
                         self.line += 1;
                         if last_raw_cr {
                             val.pop();
-                            raw.pop();
+                            raw_len -= 1;
                         }
                         end = End::Record;
                         break;
                     }
                     _ => {
-                        raw.push(c);
+                        raw_len += 1;
                         val.push(c);
                         last_raw_cr = c == b'\r';
                         self.pos += 1;
@@ -306,8 +332,12 @@ impl<'a> Splitter<'a> {
                 }
             }
         }
-        let null = raw == b"\\N" || (!quoted && raw == b"NULL");
-        Ok((if null { None } else { Some((val, quoted)) }, end))
+        let text = val.get(first..).unwrap_or_default();
+        let null =
+            (raw_len == 2 && starts_escaped_n) || (!quoted && raw_len == 4 && text == b"NULL");
+        let end_at = val.len();
+        self.fields.push(FieldRef { start: first, end: end_at, quoted, null });
+        Ok(end)
     }
 }
 
@@ -343,11 +373,17 @@ pub fn convert(bytes: &[u8], ty: ColType) -> Result<Cell, (Reason, String)> {
                 ));
             }
             let (lo, hi) = ty.int_range().unwrap_or((0, 0));
-            // Over 39 digits does not fit i128: certainly out of range.
-            let v: i128 = std::str::from_utf8(bytes)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| (Reason::OutOfRange, format!("{} is out of range", shown())))?;
+            // Digits accumulate in i128; beyond 39 digits it cannot be in any range.
+            let mut v: i128 = 0;
+            for &d in body {
+                v = v
+                    .checked_mul(10)
+                    .and_then(|x| x.checked_add(i128::from(d - b'0')))
+                    .ok_or_else(|| (Reason::OutOfRange, format!("{} is out of range", shown())))?;
+            }
+            if bytes.first() == Some(&b'-') {
+                v = -v;
+            }
             if v < lo || v > hi {
                 return Err((Reason::OutOfRange, format!("{} is outside [{lo}, {hi}]", shown())));
             }
@@ -410,7 +446,7 @@ fn parse_header(fields: &[Field], def: &TableDef) -> Result<Vec<HeaderCol>, Pars
 
 /// Parses and validates a whole file of table `def`.
 pub fn parse_file(data: &[u8], def: &TableDef) -> Result<Vec<Line>, ParseError> {
-    let mut split = Splitter { data, pos: 0, line: 1 };
+    let mut split = Splitter { data, pos: 0, line: 1, buf: Vec::new(), fields: Vec::new() };
     let header = match split.next_record() {
         None => {
             return Err(ParseError {
@@ -419,14 +455,19 @@ pub fn parse_file(data: &[u8], def: &TableDef) -> Result<Vec<Line>, ParseError> 
                 detail: "no header".into(),
             })
         }
-        Some(r) => r?.1,
+        Some(r) => {
+            r?;
+            split.owned()
+        }
     };
     let cols = parse_header(&header, def)?;
     let has_id = cols.iter().any(|c| matches!(c, HeaderCol::Id));
     let mut seen_ids = HashSet::new();
     let mut lines = Vec::new();
     while let Some(rec) = split.next_record() {
-        let (line, fields) = rec?;
+        let line = rec?;
+        let fields: Vec<Option<&[u8]>> =
+            split.fields.iter().map(|f| (!f.null).then(|| split.bytes(f))).collect();
         let fail = |reason: Reason, detail: String| ParseError { line, reason, detail };
         if fields.len() != cols.len() {
             return Err(fail(
@@ -438,8 +479,8 @@ pub fn parse_file(data: &[u8], def: &TableDef) -> Result<Vec<Line>, ParseError> 
             .iter()
             .zip(&fields)
             .find(|(c, _)| matches!(c, HeaderCol::Type))
-            .and_then(|(_, f)| f.as_ref())
-            .and_then(|(b, _)| match b.as_slice() {
+            .and_then(|(_, f)| *f)
+            .and_then(|b| match b {
                 b"O" => Some(LineType::Open),
                 b"C" => Some(LineType::Close),
                 b"*" => Some(LineType::CloseAll),
@@ -453,7 +494,7 @@ pub fn parse_file(data: &[u8], def: &TableDef) -> Result<Vec<Line>, ParseError> 
             match col {
                 HeaderCol::Type => {}
                 HeaderCol::Created | HeaderCol::Id => {
-                    let Some((bytes, _)) = field else {
+                    let Some(bytes) = field else {
                         return Err(fail(
                             Reason::NullRequired,
                             "CREATED_DT and ID may not be NULL".into(),
@@ -485,7 +526,7 @@ pub fn parse_file(data: &[u8], def: &TableDef) -> Result<Vec<Line>, ParseError> 
                             ))
                         }
                         None => Cell::Null,
-                        Some((bytes, _)) => convert(bytes, c.ty)
+                        Some(bytes) => convert(bytes, c.ty)
                             .map_err(|(r, d)| fail(r, format!("{}: {d}", c.name)))?,
                     };
                 }

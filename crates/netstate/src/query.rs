@@ -125,7 +125,7 @@ fn order_at(
         created: i(created),
         first: i(first),
         serial: i(serial) as u64, // stored bit-cast
-        file: r.get(file).and_then(Value::as_str).unwrap_or_default().to_string(),
+        file: r.get(file).and_then(Value::as_str).unwrap_or_default().into(),
         ikey: i(ikey) as u64,
         line: i(line) as u64,
     }
@@ -144,9 +144,11 @@ fn fetch(
     let copy_cols: String =
         copies.iter().map(|&i| format!(", c.{}", def.columns[i].sql_name())).collect();
     let sql = format!(
-        "SELECT r.ns_id, r.ns_source, r.ns_file, r.ns_first, r.ns_serial, r.ns_ikey, r.ns_line, r.created_dt,
-                c.deleted_dt, e.ns_file, e.ns_first, e.ns_serial, e.ns_ikey, e.ns_line, e.created_dt{cols}{copy_cols}
-         FROM {row} r LEFT JOIN {close} c ON c.row_id = r.ns_id LEFT JOIN {event} e ON e.ns_id = c.event_id
+        "SELECT r.ns_id, f.source, f.file, f.first_dt, f.serial, r.ns_ikey, r.ns_line, r.created_dt,
+                c.deleted_dt, ef.file, ef.first_dt, ef.serial, e.ns_ikey, e.ns_line, e.created_dt{cols}{copy_cols}
+         FROM {row} r JOIN netstate_file f ON f.id = r.ns_file_id
+         LEFT JOIN {close} c ON c.row_id = r.ns_id LEFT JOIN {event} e ON e.ns_id = c.event_id
+         LEFT JOIN netstate_file ef ON ef.id = e.ns_file_id
          WHERE {cond}",
         row = n.row,
         close = n.close,

@@ -51,6 +51,14 @@ CREATE TABLE netstate_load_log (
     UNIQUE (source, file)
 );
 CREATE INDEX netstate_load_log_table ON netstate_load_log (table_name, source);
+CREATE TABLE netstate_file (
+    id BIGINT PRIMARY KEY,
+    source TEXT NOT NULL,
+    file TEXT NOT NULL,
+    first_dt BIGINT NOT NULL,
+    serial BIGINT NOT NULL,
+    UNIQUE (source, file)
+);
 CREATE TABLE netstate_snapshot (
     table_name TEXT NOT NULL,
     ts BIGINT NOT NULL,
@@ -69,9 +77,38 @@ CREATE TABLE netstate_reject (
 ",
 }];
 
-/// The canonical-order and origin columns both rows and close events carry.
-pub const ORDER_COLS: &[&str] =
-    &["ns_id", "ns_source", "ns_file", "ns_first", "ns_serial", "ns_ikey", "ns_line", "created_dt"];
+/// The canonical-order and origin columns both rows and close events carry; the file
+/// (source, name, FIRST, SERIAL) is one integer into `netstate_file`, so a row stores no
+/// text of its own but its values.
+pub const ORDER_COLS: &[&str] = &["ns_id", "ns_file_id", "ns_ikey", "ns_line", "created_dt"];
+
+/// The id of (source, file) in `netstate_file`, registered on first use (inside the
+/// caller's transaction, so a rolled-back file leaves none).
+pub fn file_id(
+    db: &mut dyn Sql,
+    source: &str,
+    file: &str,
+    first: i64,
+    serial: u64,
+) -> Result<i64, WarehouseError> {
+    let find = |db: &mut dyn Sql| {
+        db.query_i64(
+            "SELECT id FROM netstate_file WHERE source = ? AND file = ?",
+            &[source.into(), file.into()],
+        )
+    };
+    if let Some(id) = find(db)? {
+        return Ok(id);
+    }
+    db.execute(
+        "INSERT INTO netstate_file (id, source, file, first_dt, serial)
+         SELECT COALESCE(MAX(id), 0) + 1, ?, ?, ?, ? FROM netstate_file",
+        &[source.into(), file.into(), first.into(), vantage_warehouse::Value::Int(serial as i64)],
+    )?;
+    find(db)?.ok_or_else(|| {
+        WarehouseError::Conversion(format!("netstate_file: {source}/{file} not registered"))
+    })
+}
 
 /// Replaces the `{blob}` stand-in, as [`Migration::render`] does for migrations.
 fn render(sql: &str, backend: Backend) -> String {
@@ -121,10 +158,7 @@ pub fn ensure_table(db: &mut dyn Sql, def: &TableDef) -> Result<(), WarehouseErr
         .map(|c| format!(",\n    {} {}", c.sql_name(), c.ty.sql()))
         .collect();
     let order = "ns_id BIGINT PRIMARY KEY,
-    ns_source TEXT NOT NULL,
-    ns_file TEXT NOT NULL,
-    ns_first BIGINT NOT NULL,
-    ns_serial BIGINT NOT NULL,
+    ns_file_id BIGINT NOT NULL,
     ns_ikey BIGINT NOT NULL,
     ns_line BIGINT NOT NULL,
     created_dt BIGINT NOT NULL";
@@ -149,23 +183,21 @@ pub fn ensure_table(db: &mut dyn Sql, def: &TableDef) -> Result<(), WarehouseErr
     {order}{cols}
 );
 CREATE INDEX IF NOT EXISTS {row}_created ON {row} (created_dt);
-CREATE INDEX IF NOT EXISTS {row}_source ON {row} (ns_source, created_dt);
 CREATE TABLE IF NOT EXISTS {event} (
     {order},
     ns_type TEXT NOT NULL{cols}
 );
-CREATE INDEX IF NOT EXISTS {event}_source ON {event} (ns_source, created_dt);
+CREATE INDEX IF NOT EXISTS {event}_created ON {event} (created_dt);
 CREATE TABLE IF NOT EXISTS {close} (
     row_id BIGINT PRIMARY KEY,
     event_id BIGINT NOT NULL,
-    ns_source TEXT NOT NULL,
+    ns_file_id BIGINT NOT NULL,
     deleted_dt BIGINT NOT NULL{copies}
 );
 CREATE INDEX IF NOT EXISTS {close}_deleted ON {close} (deleted_dt);
-CREATE INDEX IF NOT EXISTS {close}_source ON {close} (ns_source, deleted_dt);
 CREATE VIEW {view} AS SELECT r.ns_id AS id, r.created_dt AS created_dt, {deleted} AS deleted_dt{view_cols},
-    r.ns_source AS ns_source, r.ns_source || '/' || r.ns_file || ':' || CAST(r.ns_line AS TEXT) AS ns_origin
-    FROM {row} r LEFT JOIN {close} c ON c.row_id = r.ns_id;
+    f.source AS ns_source, f.source || '/' || f.file || ':' || CAST(r.ns_line AS TEXT) AS ns_origin
+    FROM {row} r JOIN netstate_file f ON f.id = r.ns_file_id LEFT JOIN {close} c ON c.row_id = r.ns_id;
 ",
         row = n.row,
         event = n.event,
