@@ -92,8 +92,8 @@ pub struct Hit {
     pub rank: usize,
     /// Segment.
     pub segid: u64,
-    /// Ordinal in the segment.
-    pub ordinal: u64,
+    /// Byte offset of its record in the segment (arrival order within the segment).
+    pub offset: u64,
     /// Link type.
     pub linktype: u16,
     /// Wire length.
@@ -211,49 +211,64 @@ pub fn run(root: &Path, class_order: &[String], q: &Query) -> Result<QueryResult
                 vidx = rebuild(seg)?;
                 plan = plan_for(&vidx, q);
             }
-            let Some((ranges, frags)) = plan else { continue };
+            let Some((ranges, frags, postings)) = plan else { continue };
             result.segments_read += 1;
+            let mut check = |ordinal: Option<u64>, offset: u64, f: &Frame| {
+                if !q.in_range(f.ts_ns) {
+                    return;
+                }
+                let hit = match &q.selector {
+                    Selector::Filter(flt) => flt.matches(&PacketRef {
+                        linktype: f.linktype,
+                        data: &f.data,
+                        wirelen: f.wirelen,
+                        big_endian: f.big_endian,
+                    }),
+                    Selector::Index { kind, key } => {
+                        let (conn, et) = stored_conn(f, ordinal.and_then(|o| frags.get(&o)));
+                        packet_keys(conn.as_ref(), et, &[*kind], &mut keys);
+                        keys.iter().any(|(k, v)| k == kind && v == key)
+                    }
+                };
+                if hit {
+                    result.hits.push(Hit {
+                        ts_ns: f.ts_ns,
+                        rank,
+                        segid: seg.segid,
+                        offset,
+                        linktype: f.linktype,
+                        wirelen: f.wirelen,
+                        data: f.data.clone(),
+                    });
+                }
+            };
+            if let Some(offsets) = postings {
+                // ip postings: addresses of a non-first fragment are its connection's,
+                // so the fragment table is not needed here.
+                let map = segment::Mapped::open(&seg.pcap)?;
+                let mut f = Frame::default();
+                for off in offsets {
+                    if map.read_at(off, &mut f) {
+                        check(None, off, &f);
+                    }
+                }
+                continue;
+            }
             for (from, to, first_ord) in ranges {
-                scan_range(&seg.pcap, from, to, first_ord, |ordinal, f| {
-                    if !q.in_range(f.ts_ns) {
-                        return true;
-                    }
-                    let hit = match &q.selector {
-                        Selector::Filter(flt) => flt.matches(&PacketRef {
-                            linktype: f.linktype,
-                            data: &f.data,
-                            wirelen: f.wirelen,
-                            big_endian: f.big_endian,
-                        }),
-                        Selector::Index { kind, key } => {
-                            let (conn, et) = stored_conn(f, frags.get(&ordinal));
-                            packet_keys(conn.as_ref(), et, &[*kind], &mut keys);
-                            keys.iter().any(|(k, v)| k == kind && v == key)
-                        }
-                    };
-                    if hit {
-                        result.hits.push(Hit {
-                            ts_ns: f.ts_ns,
-                            rank,
-                            segid: seg.segid,
-                            ordinal,
-                            linktype: f.linktype,
-                            wirelen: f.wirelen,
-                            data: f.data.clone(),
-                        });
-                    }
+                scan_range(&seg.pcap, from, to, first_ord, |ordinal, offset, f| {
+                    check(Some(ordinal), offset, f);
                     true
                 })?;
             }
         }
     }
     result.hits.sort_by(|a, b| {
-        (a.ts_ns, a.rank, a.segid, a.ordinal).cmp(&(b.ts_ns, b.rank, b.segid, b.ordinal))
+        (a.ts_ns, a.rank, a.segid, a.offset).cmp(&(b.ts_ns, b.rank, b.segid, b.offset))
     });
     Ok(result)
 }
 
-type Plan = Option<(Vec<(u64, u64, u64)>, std::collections::HashMap<u64, Key>)>;
+type Plan = Option<(Vec<(u64, u64, u64)>, std::collections::HashMap<u64, Key>, Option<Vec<u64>>)>;
 
 fn rebuild(seg: &crate::segment::Closed) -> Result<Vidx, StoreError> {
     let idx = segment::reindex(&seg.pcap, &IndexKind::DEFAULT, 30_000_000_000, 30_000_000_000)?;
@@ -266,6 +281,13 @@ fn plan_for(vidx: &Vidx, q: &Query) -> Plan {
     let ranges: Vec<(u64, u64, u64)> = match &q.selector {
         Selector::Filter(_) => vec![(24, u64::MAX, 0)],
         Selector::Index { kind, key } => {
+            if let Some(p) = vidx.postings(*kind, key) {
+                return if p.is_empty() {
+                    None
+                } else {
+                    Some((Vec::new(), Default::default(), Some(p)))
+                };
+            }
             let ivs: Vec<(i64, i64)> =
                 vidx.lookup(*kind, key).into_iter().filter(|(a, b)| q.overlaps(*a, *b)).collect();
             if ivs.is_empty() {
@@ -286,7 +308,7 @@ fn plan_for(vidx: &Vidx, q: &Query) -> Plan {
             out
         }
     };
-    Some((ranges, vidx.fragments()))
+    Some((ranges, vidx.fragments(), None))
 }
 
 /// For an index query, the segments the merged levels say may hold the key: for each

@@ -262,14 +262,106 @@ pub fn reindex(
     Ok(idx)
 }
 
+/// A closed segment mapped read-only, for reading records at known offsets.
+///
+/// Closed segments are never modified in place (retention only unlinks them, which
+/// leaves a mapping valid), so the mapping cannot change under the reader.
+pub struct Mapped {
+    ptr: *mut libc::c_void,
+    len: usize,
+    big: bool,
+    nanos: bool,
+    linktype: u16,
+}
+
+impl Mapped {
+    /// Maps `path`.
+    pub fn open(path: &Path) -> Result<Mapped, StoreError> {
+        use std::os::fd::AsRawFd;
+        let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
+        let len = usize::try_from(file.metadata().map_err(|e| StoreError::io(path, e))?.len())
+            .unwrap_or(0);
+        if len < 24 {
+            return Err(StoreError::io(
+                path,
+                std::io::Error::other("segment shorter than its header"),
+            ));
+        }
+        // SAFETY: a read-only private mapping of a file we opened; checked for failure;
+        // unmapped in Drop; only read through bounds-checked slices.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(StoreError::io(path, std::io::Error::last_os_error()));
+        }
+        let mut m = Mapped { ptr, len, big: false, nanos: true, linktype: 0 };
+        let h = m.bytes().get(..24).map(|h| h.to_vec()).unwrap_or_default();
+        m.big = h[0..4] == [0xa1, 0xb2, 0x3c, 0x4d] || h[0..4] == [0xa1, 0xb2, 0xc3, 0xd4];
+        m.nanos = h[0..4] == [0xa1, 0xb2, 0x3c, 0x4d] || h[0..4] == [0x4d, 0x3c, 0xb2, 0xa1];
+        let lt = [h[20], h[21], h[22], h[23]];
+        m.linktype =
+            ((if m.big { u32::from_be_bytes(lt) } else { u32::from_le_bytes(lt) }) & 0xffff) as u16;
+        Ok(m)
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: ptr/len describe the live mapping created in open.
+        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
+    }
+
+    /// The record at `offset` into `f` (false when it is not a whole record there).
+    pub fn read_at(&self, offset: u64, f: &mut Frame) -> bool {
+        let b = self.bytes();
+        let Ok(at) = usize::try_from(offset) else { return false };
+        let Some(h) = b.get(at..at.saturating_add(16)) else { return false };
+        let u = |x: &[u8]| {
+            let a = [x[0], x[1], x[2], x[3]];
+            if self.big {
+                u32::from_be_bytes(a)
+            } else {
+                u32::from_le_bytes(a)
+            }
+        };
+        let (sec, frac, caplen, wirelen) = (u(&h[0..4]), u(&h[4..8]), u(&h[8..12]), u(&h[12..16]));
+        let Some(data) = b.get(at + 16..(at + 16).saturating_add(caplen as usize)) else {
+            return false;
+        };
+        f.ts_ns =
+            i64::from(sec) * 1_000_000_000 + i64::from(frac) * if self.nanos { 1 } else { 1000 };
+        f.wirelen = wirelen;
+        f.linktype = self.linktype;
+        f.big_endian = self.big;
+        f.data.clear();
+        f.data.extend_from_slice(data);
+        true
+    }
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        // SAFETY: unmapping the mapping made in open, once.
+        unsafe {
+            libc::munmap(self.ptr, self.len);
+        }
+    }
+}
+
 /// Reads the records of `path` between byte offsets `from` and `to` (exclusive), calling
-/// `each(ordinal, frame)` with ordinals counted from `first_ordinal`.
+/// `each(ordinal, offset, frame)` with ordinals counted from `first_ordinal`.
 pub fn scan_range(
     path: &Path,
     from: u64,
     to: u64,
     first_ordinal: u64,
-    mut each: impl FnMut(u64, &Frame) -> bool,
+    mut each: impl FnMut(u64, u64, &Frame) -> bool,
 ) -> Result<(), StoreError> {
     let mut file = File::open(path).map_err(|e| StoreError::io(path, e))?;
     let mut head = [0u8; 24];
@@ -284,6 +376,7 @@ pub fn scan_range(
     let mut rd = std::io::BufReader::with_capacity(256 * 1024, file.take(to.saturating_sub(start)));
     let mut f = Frame { linktype, big_endian: big, ..Default::default() };
     let mut ordinal = first_ordinal;
+    let mut offset = start;
     let mut rh = [0u8; 16];
     let u = |b: &[u8]| {
         let a = [b[0], b[1], b[2], b[3]];
@@ -308,9 +401,10 @@ pub fn scan_range(
         }
         f.ts_ns = i64::from(sec) * 1_000_000_000 + i64::from(frac) * if nanos { 1 } else { 1000 };
         f.wirelen = wirelen;
-        if !each(ordinal, &f) {
+        if !each(ordinal, offset, &f) {
             return Ok(());
         }
         ordinal += 1;
+        offset += 16 + u64::from(caplen);
     }
 }

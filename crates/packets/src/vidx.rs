@@ -27,7 +27,7 @@ pub const MAGIC: [u8; 8] = *b"VNTPIDX\0";
 /// Bumped on incompatible change.
 pub const MAJOR: u16 = 1;
 /// Bumped on compatible additions.
-pub const MINOR: u16 = 0;
+pub const MINOR: u16 = 1; // 1: per-section checksums, ip postings
 /// Trailer magic.
 pub const TRAILER: [u8; 4] = *b"VIDX";
 const HEADER_LEN: usize = 60;
@@ -36,6 +36,10 @@ const INTERVALS: u8 = 0x40;
 const SEGIDS: u8 = 0x20;
 const TIME_DIR: u8 = 0x80;
 const SECTION_CRCS: u8 = 0x82;
+/// Per ip key: byte offset of its postings (`u64` per key, in key-table order).
+const POSTINGS_DIR: u8 = 0x90;
+/// Postings: per key a varint count, then varint deltas of record offsets.
+const POSTINGS: u8 = 0xA0;
 const FRAGMENTS: u8 = 0x81;
 const BLOCK_BYTES: u64 = 1 << 20;
 const BLOCK_NS: i64 = 1_000_000_000;
@@ -61,6 +65,7 @@ pub struct IndexBuilder {
     time_dir: Vec<TimeEntry>,
     block_start: u64,
     frags: Vec<(u64, Key)>,
+    postings: HashMap<Key, Vec<u64>>,
     packets: u64,
     first_ns: i64,
     last_ns: i64,
@@ -75,6 +80,7 @@ impl IndexBuilder {
             time_dir: Vec::new(),
             block_start: 0,
             frags: Vec::new(),
+            postings: HashMap::new(),
             packets: 0,
             first_ns: i64::MAX,
             last_ns: i64::MIN,
@@ -108,6 +114,9 @@ impl IndexBuilder {
             b.max = b.max.max(ts);
         }
         for (kind, key) in keys {
+            if *kind == IndexKind::Ip {
+                self.postings.entry(*key).or_default().push(offset);
+            }
             let list = self.maps.entry((*kind, *key)).or_default();
             match list.last_mut() {
                 Some(iv)
@@ -175,6 +184,26 @@ impl IndexBuilder {
             fr.extend_from_slice(key.as_bytes());
         }
         sections.push((FRAGMENTS, 48, frags.len() as u64, fr));
+        if !self.postings.is_empty() {
+            // In the ip key table's order, so that a key's index finds its postings.
+            let mut keys: Vec<&Key> = self.postings.keys().collect();
+            keys.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+            let mut dir = Vec::with_capacity(8 * keys.len());
+            let mut blob = Vec::new();
+            for k in keys {
+                dir.extend_from_slice(&(blob.len() as u64).to_le_bytes());
+                let list = self.postings.get(k).map(Vec::as_slice).unwrap_or_default();
+                put_varint(&mut blob, list.len() as u64);
+                let mut prev = 0u64;
+                for off in list {
+                    put_varint(&mut blob, off - prev);
+                    prev = *off;
+                }
+            }
+            let n = (dir.len() / 8) as u64;
+            sections.push((POSTINGS_DIR | IndexKind::Ip.code(), 8, n, dir));
+            sections.push((POSTINGS | IndexKind::Ip.code(), 1, blob.len() as u64, blob));
+        }
 
         let (first, last) = if self.packets == 0 { (0, 0) } else { (self.first_ns, self.last_ns) };
         let header = Header {
@@ -192,6 +221,28 @@ impl IndexBuilder {
 }
 
 type SectionBody = (u8, u16, u64, Vec<u8>);
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads a varint at `*pos`; `None` past the end or on an overlong encoding.
+fn get_varint(b: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *b.get(*pos)?;
+        *pos += 1;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
 
 /// Header, section table, sections, a section-checksum section, trailer.
 ///
@@ -533,6 +584,8 @@ impl Vidx {
                 TIME_DIR => 32,
                 FRAGMENTS => 48,
                 SECTION_CRCS => 4,
+                k if k == POSTINGS_DIR | IndexKind::Ip.code() => 8,
+                k if k == POSTINGS | IndexKind::Ip.code() => 1,
                 _ => continue, // a newer minor's section: skipped
             };
             if count.checked_mul(entry).is_none_or(|n| n > length) {
@@ -703,6 +756,40 @@ impl Vidx {
         None
     }
 
+    /// The record offsets of an ip key's packets, when the file has postings (minor ≥ 1);
+    /// `None` means "use the intervals".
+    pub fn postings(&self, kind: IndexKind, key: &Key) -> Option<Vec<u64>> {
+        let dir = self.section(POSTINGS_DIR | kind.code())?;
+        let blob = self.section(POSTINGS | kind.code())?;
+        let keys = self.section(kind.code())?;
+        let width = keys.key_len + 8;
+        let want = key.as_bytes();
+        let (mut lo, mut hi) = (0usize, keys.count);
+        let mut found = None;
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.entry(&keys, width, mid).get(..keys.key_len).unwrap_or_default().cmp(want) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => {
+                    found = Some(mid);
+                    break;
+                }
+            }
+        }
+        let Some(i) = found else { return Some(Vec::new()) };
+        let mut pos = usize::try_from(le_u64(self.entry(&dir, 8, i), 0)).ok()?;
+        let b = self.data(&blob);
+        let n = get_varint(b, &mut pos)?;
+        let mut out = Vec::with_capacity(usize::try_from(n.min(1 << 24)).unwrap_or(0));
+        let mut off = 0u64;
+        for _ in 0..n {
+            off = off.checked_add(get_varint(b, &mut pos)?)?;
+            out.push(off);
+        }
+        Some(out)
+    }
+
     /// Every key of a kind, in order.
     pub fn keys(&self, kind: IndexKind) -> Vec<Key> {
         let Some(s) = self.section(kind.code()) else { return Vec::new() };
@@ -841,6 +928,29 @@ mod tests {
     }
 
     #[test]
+    fn a_newer_minor_with_unknown_sections_still_reads() {
+        let (b, c) = sample();
+        let mut bytes = b.encode(1);
+        bytes[10] = 9; // minor 9
+                       // Turn the fragment table into a kind this reader does not know.
+        let n = usize::from(bytes[17]);
+        for i in 0..n {
+            let at = HEADER_LEN + i * SECTION_LEN;
+            if bytes[at] == FRAGMENTS {
+                bytes[at] = 0x7e;
+            }
+        }
+        let body = bytes.len() - 8;
+        let crc = crc32c::crc32c(&bytes[..body]);
+        bytes[body..body + 4].copy_from_slice(&crc.to_le_bytes());
+        let v = Vidx::parse(Path::new("x.vidx"), bytes).unwrap();
+        assert_eq!(v.header.minor, 9);
+        assert!(v.fragments().is_empty());
+        assert_eq!(v.lookup(IndexKind::Conn4, &c.conn4()).len(), 2);
+        assert_eq!(v.postings(IndexKind::Ip, &Key::new(&c.a)), Some(vec![24, 100, 200]));
+    }
+
+    #[test]
     fn damage_is_refused_with_its_reason() {
         let (b, _) = sample();
         let bytes = b.encode(1);
@@ -862,6 +972,6 @@ mod tests {
         assert!(Vidx::parse(p, major)
             .unwrap_err()
             .to_string()
-            .contains("index format 2.0 not supported; run vantage packets reindex"));
+            .contains("index format 2.1 not supported; run vantage packets reindex"));
     }
 }

@@ -396,3 +396,39 @@ fn full_disk_closes_what_reached_it_and_stops() {
     let rec = Recorder::open(&store, &cfg).unwrap();
     assert_eq!(rec.store().recovery, Default::default());
 }
+
+#[test]
+fn ip_queries_equal_host_filters() {
+    let tmp = testkit::tempdir();
+    let trace = tmp.path().join("t.pcap");
+    write_pcap(
+        &trace,
+        &SynthOptions {
+            short_conns: 300,
+            bulk_conns: 2,
+            bulk_bytes: 100_000,
+            dns: 80,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let store = tmp.path().join("store");
+    let mut rec = Recorder::open(
+        &store,
+        &synth_config(Cutoff::Bytes(5000), 64 * 1024, DiskBudget::Unlimited),
+    )
+    .unwrap();
+    rec.read_file(&trace).unwrap();
+    let flows = rec.finish(EndReason::EndOfInput).unwrap();
+    let mut checked = 0;
+    for f in flows.iter().step_by(23) {
+        let a = vantage_packets::flows_addr(&f.conn.orig.0);
+        let by_index = query::run(&store, &[], &Query::index("ip", &a).unwrap()).unwrap();
+        let by_filter =
+            query::run(&store, &[], &Query::filter(&format!("host {a}")).unwrap()).unwrap();
+        assert!(!by_index.hits.is_empty(), "{a}");
+        assert_eq!(by_index.hits, by_filter.hits, "{a}");
+        checked += 1;
+    }
+    assert!(checked > 5);
+}
