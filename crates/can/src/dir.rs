@@ -183,3 +183,41 @@ fn check_existing(
     }
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::ffi::OsStrExt;
+
+    use super::*;
+
+    #[test]
+    fn files_are_listed_recursively_sorted_by_name() {
+        let d = tempfile::tempdir().unwrap();
+        for name in ["b.json", "a/z.json", "a/b/c.json", "a.json", "A.json"] {
+            let p = d.path().join(name);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, name).unwrap();
+        }
+        fs::create_dir(d.path().join("empty")).unwrap();
+        std::os::unix::fs::symlink(d.path().join("b.json"), d.path().join("link.json")).unwrap();
+        let names: Vec<String> =
+            list_dir(d.path(), None).unwrap().into_iter().map(|e| e.name).collect();
+        assert_eq!(names, ["A.json", "a.json", "a/b/c.json", "a/z.json", "b.json", "link.json"]);
+    }
+
+    #[test]
+    fn odd_entries_are_refused_by_path() {
+        let d = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(d.path(), d.path().join("loop")).unwrap();
+        let e = list_dir(d.path(), None).unwrap_err();
+        assert!(e.to_string().contains("loop: symbolic link to a directory"), "{e}");
+        fs::remove_file(d.path().join("loop")).unwrap();
+        let bad = std::ffi::OsStr::from_bytes(b"bad\xff.json");
+        fs::write(d.path().join(bad), b"").unwrap();
+        let e = list_dir(d.path(), None).unwrap_err();
+        assert!(e.to_string().contains("not UTF-8"), "{e}");
+        let f = d.path().join("file");
+        fs::write(&f, b"").unwrap();
+        assert!(list_dir(&f, None).unwrap_err().to_string().contains("not a directory"));
+    }
+}

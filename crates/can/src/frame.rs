@@ -57,36 +57,40 @@ pub(crate) fn encoder<W: Write>(len: u64, out: W) -> FrameEncoder<W> {
 
 /// Decodes a run of consecutive frames as one stream.
 ///
-/// lz4_flex's decoder reports the end of each frame as an end of stream; this one goes on
-/// to the next frame and ends when a frame end is followed by the end of the input. (A can
-/// holds no empty frame, so two ends in a row mean the input is exhausted.)
+/// lz4_flex's decoder reports the end of each frame as an end of stream, and is not meant
+/// to be reused across frames of different block sizes (it debug-asserts its buffer
+/// size); so each frame gets a decoder of its own, and the stream ends when a frame end is
+/// followed by the end of the input. (A can holds no empty frame.)
 pub(crate) struct Frames<R: Read> {
-    dec: FrameDecoder<R>,
-    done: bool,
+    /// `None` once the input is exhausted.
+    dec: Option<FrameDecoder<R>>,
 }
 
 impl<R: Read> Frames<R> {
     /// Decodes the frames read from `r`.
     pub fn new(r: R) -> Frames<R> {
-        Frames { dec: FrameDecoder::new(r), done: false }
+        Frames { dec: Some(FrameDecoder::new(r)) }
     }
 }
 
 impl<R: Read> Read for Frames<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.done || buf.is_empty() {
+        if buf.is_empty() {
             return Ok(0);
         }
-        match self.dec.read(buf)? {
-            0 => match self.dec.read(buf)? {
-                0 => {
-                    self.done = true;
-                    Ok(0)
-                }
-                n => Ok(n),
-            },
-            n => Ok(n),
+        let Some(dec) = self.dec.as_mut() else { return Ok(0) };
+        let n = dec.read(buf)?;
+        if n > 0 {
+            return Ok(n);
         }
+        // The frame ended: a fresh decoder for the next one, if there is one.
+        let Some(old) = self.dec.take() else { return Ok(0) };
+        let mut next = FrameDecoder::new(old.into_inner());
+        let n = next.read(buf)?;
+        if n > 0 {
+            self.dec = Some(next);
+        }
+        Ok(n)
     }
 }
 
@@ -154,6 +158,16 @@ mod tests {
         let mut z = encode(&a, Vec::new()).unwrap();
         z = encode(&b, z).unwrap();
         assert!(decode_prefix(&z, u64::MAX).unwrap() == [a, b].concat());
+    }
+
+    #[test]
+    fn frames_of_different_block_sizes_decode_as_one_stream() {
+        let parts = [sample(3 << 20), sample(100), sample(300_000), sample(70_000), sample(10)];
+        let mut z = Vec::new();
+        for p in &parts {
+            z = encode(p, z).unwrap();
+        }
+        assert!(decode_prefix(&z, u64::MAX).unwrap() == parts.concat());
     }
 
     #[test]

@@ -247,3 +247,80 @@ impl Framer {
         self.sink.finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::{FileHead, Index};
+    use crate::sink::Sink;
+    use vantage_core::publish::Pending;
+
+    /// Runs pieces of the given sizes through a framer; returns the frames' content sizes
+    /// and checks the file decodes to the pieces.
+    fn frames(target: usize, pieces: &[u64]) -> Vec<u64> {
+        let dir = tempfile::tempdir().unwrap();
+        let can = dir.path().join("f.tar.lz4");
+        let index = dir.path().join("f.tar.lz4.index.jsonl");
+        let sink = Sink::new(
+            Pending::create(&can).unwrap(),
+            Pending::create(&index).unwrap(),
+            &can,
+            &index,
+        );
+        let mut f = Framer::new(target, SinkHandle::start(sink, false).unwrap());
+        f.attach(Line::Ready(FileHead { filename: "f".into(), can_format: 1 }.to_json()));
+        let mut all = Vec::new();
+        for (i, &p) in pieces.iter().enumerate() {
+            let bytes = vec![b'a' + i as u8; p as usize];
+            f.begin_piece(p).unwrap();
+            if i % 2 == 0 {
+                f.write(&bytes).unwrap();
+            } else {
+                assert_eq!(f.copy_from(&mut &bytes[..], p, &mut |_| {}).unwrap(), p);
+            }
+            f.end_piece(p);
+            all.extend(bytes);
+        }
+        let done = f.finish().unwrap().finish().unwrap();
+        done.index.commit(false).unwrap();
+        done.can.commit(false).unwrap();
+        let decoded = crate::frame::decode_prefix(&std::fs::read(&can).unwrap(), u64::MAX).unwrap();
+        assert!(decoded == all);
+        Index::load(&index).unwrap().frames().iter().map(|f| f.text_size).collect()
+    }
+
+    #[test]
+    fn the_frame_rule() {
+        let cases: &[(&[u64], &[u64])] = &[
+            (&[600, 300, 200], &[900, 200]), // close before a piece that would overflow
+            (&[1000, 1], &[1000, 1]),        // close after a piece that fills it
+            (&[999, 1, 1], &[1000, 1]),
+            (&[400, 400, 400], &[800, 400]),
+            (&[300, 1500, 300], &[300, 1500, 300]), // a large piece is a frame of its own
+            (&[1500], &[1500]),
+            (&[3_000_000, 10], &[3_000_000, 10]), // streamed in chunks
+            (&[1, 1, 1], &[3]),
+        ];
+        for (pieces, want) in cases {
+            assert_eq!(frames(1000, pieces), *want, "{pieces:?}");
+        }
+    }
+
+    #[test]
+    fn a_short_reader_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let can = dir.path().join("s.tar.lz4");
+        let index = dir.path().join("s.idx");
+        let sink = Sink::new(
+            Pending::create(&can).unwrap(),
+            Pending::create(&index).unwrap(),
+            &can,
+            &index,
+        );
+        let mut f = Framer::new(1000, SinkHandle::start(sink, true).unwrap());
+        f.begin_piece(5000).unwrap();
+        assert_eq!(f.copy_from(&mut &[1u8; 1234][..], 5000, &mut |_| {}).unwrap(), 1234);
+        drop(f);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "temporaries left");
+    }
+}

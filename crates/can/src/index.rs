@@ -86,6 +86,46 @@ pub struct Locator {
     pub intra_size: u64,
 }
 
+/// A figure of a record's index line, copied into a line a kind adds right after it
+/// ([`crate::Writer::add_record_index_line`]): a kind's own line (the reports kind's
+/// `datum`) can then carry the record's place without waiting for the can to be finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordField {
+    /// Offset of the record in its member.
+    MemberOff,
+    /// Bytes of the record, without its `\n`.
+    Size,
+    /// crc32 of the record.
+    Crc32,
+    /// Offset of the record in the tar stream.
+    TextOff,
+    /// The locator's `frame_off`.
+    FrameOff,
+    /// The locator's `frame_size`.
+    FrameSize,
+    /// The locator's `intra_off`.
+    IntraOff,
+    /// The locator's `intra_size`.
+    IntraSize,
+}
+
+impl RecordEntry {
+    /// The value of one of the record's figures.
+    pub fn field(&self, f: RecordField) -> u64 {
+        match f {
+            RecordField::MemberOff => self.member_off,
+            RecordField::Size => self.size,
+            RecordField::Crc32 => u64::from(self.crc32),
+            RecordField::TextOff => self.text_off,
+            RecordField::FrameOff => self.locator.frame_off,
+            RecordField::FrameSize => self.locator.frame_size,
+            RecordField::IntraOff => self.locator.intra_off,
+            RecordField::IntraSize => self.locator.intra_size,
+        }
+    }
+}
+
 /// The first line: which can this index describes, in which format.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileHead {
@@ -178,12 +218,13 @@ impl FrameEntry {
 
     /// Offset just past the frame in the can file.
     pub fn file_end(&self) -> u64 {
-        self.file_off + self.file_size
+        // Saturating: the figures come from a file and may be anything.
+        self.file_off.saturating_add(self.file_size)
     }
 
     /// Offset just past the frame's content in the tar stream.
     pub fn text_end(&self) -> u64 {
-        self.text_off + self.text_size
+        self.text_off.saturating_add(self.text_size)
     }
 }
 
@@ -550,7 +591,7 @@ impl Index {
                     locator,
                 } => {
                     if let Some(prev) = members.last() {
-                        if text_off < prev.text_off + prev.size {
+                        if text_off < prev.text_off.saturating_add(prev.size) {
                             return Err(r.bad(
                                 line,
                                 format!("member {name:?} overlaps member {:?}", prev.name),
@@ -683,7 +724,7 @@ impl Index {
             let f = self.frame_at(text.checked_sub(1)?)?;
             (f, f)
         } else {
-            (self.frame_at(text)?, self.frame_at(text + len - 1)?)
+            (self.frame_at(text)?, self.frame_at(text.checked_add(len - 1)?)?)
         };
         Some(Locator {
             frame_off: first.file_off,

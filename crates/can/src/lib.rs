@@ -15,7 +15,7 @@
 //! - [`verify()`] re-checks every frame, member, record and the whole file against the
 //!   index, and names the first mismatch with its file and offset.
 //! - [`Index`] loads an index; [`index::lines_of_type`] reads the lines a kind added with
-//!   [`Writer::add_index_line`].
+//!   [`Writer::add_index_line`] or [`Writer::add_record_index_line`].
 //! - [`CanError`] is every failure, with its exit code ([`vantage_core::HasExit`]).
 #![deny(missing_docs)]
 
@@ -41,6 +41,7 @@ pub use crate::{
     header::{check_member_name, MAX_NAME_LEN},
     index::{
         index_path, FileHead, FileSummary, FrameEntry, Index, Locator, MemberEntry, RecordEntry,
+        RecordField,
     },
     reader::{read_at, Can},
     verify::{verify, verify_with_index},

@@ -2,7 +2,7 @@
 //! frame decompression, checked against the checksums its index line records.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -127,9 +127,19 @@ impl Can {
     /// is streamed and checked at its end, so a damaged large member is reported after its
     /// bytes went out.
     pub fn copy_member(&self, name: &str, out: &mut dyn Write) -> Result<u64, CanError> {
+        self.copy_member_with(name, out, COPY_IN_MEMORY)
+    }
+
+    /// [`Can::copy_member`], streaming members over `in_memory` bytes.
+    fn copy_member_with(
+        &self,
+        name: &str,
+        out: &mut dyn Write,
+        in_memory: u64,
+    ) -> Result<u64, CanError> {
         let entry = self.entry(name)?;
         let write_err = |e| CanError::io(Path::new("<output>"), e);
-        if entry.size <= COPY_IN_MEMORY {
+        if entry.size <= in_memory {
             let data = self.read_entry(entry)?;
             out.write_all(&data).map_err(write_err)?;
             return Ok(data.len() as u64);
@@ -137,10 +147,9 @@ impl Can {
         let loc = &entry.locator;
         let place = Place::at_offset(&self.path, loc.frame_off);
         check_bounds(&self.path, self.len, loc)?;
-        let mut file = &self.file;
-        file.seek(SeekFrom::Start(loc.frame_off))
-            .map_err(|e| CanError::io_at(&self.path, loc.frame_off, e))?;
-        let compressed = BufReader::with_capacity(1 << 20, file.take(loc.frame_size));
+        // In bounds: check_bounds above.
+        let at = At { file: &self.file, off: loc.frame_off, end: loc.frame_off + loc.frame_size };
+        let compressed = BufReader::with_capacity(1 << 20, at);
         let mut dec = frame::Frames::new(compressed);
         let corrupt = |e: io::Error| CanError::CorruptFrame {
             place: place.clone(),
@@ -169,6 +178,27 @@ impl Can {
         }
         check_member(&self.path, entry, ck)?;
         Ok(entry.size)
+    }
+}
+
+/// Reads `file` from `off` to `end` with positioned reads, so that a [`Can`] shared
+/// between threads never moves a file cursor under another reader.
+struct At<'a> {
+    file: &'a File,
+    off: u64,
+    end: u64,
+}
+
+impl Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = usize::try_from(self.end.saturating_sub(self.off)).unwrap_or(usize::MAX);
+        let want = buf.len().min(left);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.off)?;
+        self.off += n as u64;
+        Ok(n)
     }
 }
 
@@ -278,4 +308,83 @@ fn check_member(path: &Path, entry: &MemberEntry, ck: Checksums) -> Result<(), C
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::writer::{Writer, WriterOptions};
+
+    fn can_with(members: &[(&str, Vec<u8>)], target: usize) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.tar.lz4");
+        let mut w = Writer::create(
+            &path,
+            WriterOptions { frame_target: target, ..WriterOptions::default() },
+        )
+        .unwrap();
+        for (name, bytes) in members {
+            w.add_bytes(name, bytes).unwrap();
+        }
+        w.finish().unwrap();
+        (dir, path)
+    }
+
+    fn text(seed: u8, n: usize) -> Vec<u8> {
+        (0..n).map(|i| b"abcdefghij\n"[(i * seed as usize + i / 7) % 11]).collect()
+    }
+
+    #[test]
+    fn readers_and_writers_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<Can>();
+        send::<Writer>();
+    }
+
+    #[test]
+    fn streamed_copy_equals_the_member() {
+        let members = [("small", text(3, 100)), ("big", text(5, 300_000)), ("empty", Vec::new())];
+        let (_d, path) = can_with(&members, 4096);
+        let can = Can::open(&path).unwrap();
+        for (name, bytes) in &members {
+            let mut out = Vec::new();
+            assert_eq!(can.copy_member_with(name, &mut out, 0).unwrap(), bytes.len() as u64);
+            assert!(&out == bytes, "{name}");
+        }
+    }
+
+    #[test]
+    fn read_at_follows_a_stored_locator() {
+        let members = [("a", text(1, 5000)), ("b", text(2, 7000))];
+        let (_d, path) = can_with(&members, 4096);
+        let loc = Can::open(&path).unwrap().member("b").unwrap().locator;
+        assert!(read_at(&path, &loc).unwrap() == members[1].1);
+        let len = std::fs::metadata(&path).unwrap().len();
+        let out_of_file = Locator { frame_off: len - 2, frame_size: 10, ..loc };
+        let e = read_at(&path, &out_of_file).unwrap_err();
+        assert!(e.to_string().contains("do not fit"), "{e}");
+        let past_content = Locator { intra_off: loc.intra_off + 1_000_000, ..loc };
+        let e = read_at(&path, &past_content).unwrap_err();
+        assert!(matches!(e, CanError::CorruptFrame { .. }), "{e}");
+    }
+
+    #[test]
+    fn damage_under_a_streamed_copy_is_reported() {
+        let (_d, path) = can_with(&[("big", text(7, 200_000))], 4096);
+        let loc = Can::open(&path).unwrap().member("big").unwrap().locator;
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[(loc.frame_off + loc.frame_size / 2) as usize] ^= 1;
+        let mut perms = std::fs::metadata(&path).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)] // tests only: the can is read-only
+        perms.set_readonly(false);
+        std::fs::set_permissions(&path, perms).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        let can = Can::open(&path).unwrap();
+        let e = can.copy_member_with("big", &mut Vec::new(), 0).unwrap_err();
+        assert!(
+            e.to_string().starts_with(&format!("{}: offset {}: ", path.display(), loc.frame_off)),
+            "{e}"
+        );
+    }
 }

@@ -283,18 +283,26 @@ impl<'a> Scan<'a> {
                         r.line, r.member_off, cur.rec_next
                     )));
                 }
-                let text = cur.entry.text_off + r.member_off;
+                let text = cur.entry.text_off.saturating_add(r.member_off);
                 if r.text_off != text {
                     return Err(Problem::Mismatch(format!(
                         "record on index line {} has text offset {}, its member puts it at {text}",
                         r.line, r.text_off
                     )));
                 }
-                check_locator(index, "record", r.line, &r.locator, text, r.size + 1, r.size)?;
+                check_locator(
+                    index,
+                    "record",
+                    r.line,
+                    &r.locator,
+                    text,
+                    r.size.saturating_add(1),
+                    r.size,
+                )?;
                 cur.rec_open = true;
                 cur.rec_crc = crc32fast::Hasher::new();
             }
-            let newline_at = r.member_off + r.size;
+            let newline_at = r.member_off.saturating_add(r.size);
             if cur.pos < newline_at {
                 let n =
                     usize::try_from(newline_at - cur.pos).unwrap_or(usize::MAX).min(bytes.len());
@@ -396,4 +404,93 @@ fn check_locator(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::index_path;
+    use crate::writer::{Writer, WriterOptions};
+
+    /// A can's decoded tar stream and index.
+    fn stream() -> (tempfile::TempDir, Vec<u8>, Index) {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s.tar.lz4");
+        let mut w =
+            Writer::create(&p, WriterOptions { frame_target: 2048, ..WriterOptions::default() })
+                .unwrap();
+        w.add_bytes(&"n".repeat(150), &[3; 1000]).unwrap();
+        w.begin_records("r.jsonl").unwrap();
+        for i in 0..50u8 {
+            w.add_record(&vec![b'a' + i % 26; usize::from(i) * 9]).unwrap();
+        }
+        w.end_records().unwrap();
+        w.add_bytes("e", b"").unwrap();
+        w.finish().unwrap();
+        let text = crate::frame::decode_prefix(&std::fs::read(&p).unwrap(), u64::MAX).unwrap();
+        let idx = Index::load(&index_path(&p)).unwrap();
+        (d, text, idx)
+    }
+
+    fn scan_in_chunks(text: &[u8], idx: &Index, chunk: usize) -> Result<(), Problem> {
+        let mut s = Scan::new(idx);
+        for c in text.chunks(chunk) {
+            s.feed(c)?;
+        }
+        s.finish()
+    }
+
+    #[test]
+    fn any_chunking_gives_the_same_verdict() {
+        let (_d, text, idx) = stream();
+        for chunk in [1, 7, 511, 512, 513, 4096, text.len()] {
+            assert_eq!(scan_in_chunks(&text, &idx, chunk), Ok(()), "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn damage_to_the_stream_is_named() {
+        let (_d, text, idx) = stream();
+        let r = idx.records_of("r.jsonl")[10].clone();
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (text[..text.len() - 512].to_vec(), "without its end-of-archive blocks"),
+            ([&text[..], &[0; 512]].concat(), "after the end-of-archive blocks"),
+            (
+                {
+                    let mut t = text.clone();
+                    t[r.text_off as usize] ^= 1;
+                    t
+                },
+                "record on index line",
+            ),
+            (
+                {
+                    let mut t = text.clone();
+                    t[(r.text_off + r.size) as usize] = b'x';
+                    t
+                },
+                "does not end with a newline",
+            ),
+            (
+                {
+                    let mut t = text.clone();
+                    t[1600] ^= 1;
+                    t
+                },
+                "member",
+            ),
+            (
+                {
+                    let mut t = text.clone();
+                    t[100] ^= 1;
+                    t
+                },
+                "header checksum",
+            ),
+        ];
+        for (bad, want) in cases {
+            let e = scan_in_chunks(&bad, &idx, 333).unwrap_err();
+            assert!(format!("{e:?}").contains(want), "{e:?} lacks {want}");
+        }
+    }
 }

@@ -7,7 +7,8 @@
 //! memory. That file is unlinked as soon as it is created (`.tmp-<pid>-<can>.spool`, for a
 //! moment): it lives while open and vanishes with the process, crash or not.
 //!
-//! Entry layout: one tag byte (`R` record, `L` index line as JSON), the length as u64
+//! Entry layout: one tag byte (`R` record, `L` index line as JSON, `F` index line and the
+//! record figures to fill in, as JSON), the length as u64
 //! little-endian, the bytes.
 
 use std::fs::{self, File, OpenOptions};
@@ -23,6 +24,8 @@ pub(crate) enum Tag {
     Record,
     /// An index line, as JSON.
     Line,
+    /// An index line to complete with the last record's figures, as JSON `[line, fill]`.
+    Filled,
 }
 
 impl Tag {
@@ -30,6 +33,7 @@ impl Tag {
         match self {
             Tag::Record => b'R',
             Tag::Line => b'L',
+            Tag::Filled => b'F',
         }
     }
 }
@@ -130,6 +134,7 @@ impl Replay {
         let tag = match head[0] {
             b'R' => Tag::Record,
             b'L' => Tag::Line,
+            b'F' => Tag::Filled,
             other => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,

@@ -232,3 +232,66 @@ impl<R: Read> Read for Hashing<R> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::writer::{Writer, WriterOptions};
+    use std::path::PathBuf;
+
+    fn writable(path: &Path) {
+        let mut perms = std::fs::metadata(path).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)] // tests only: cans are read-only
+        perms.set_readonly(false);
+        std::fs::set_permissions(path, perms).unwrap();
+    }
+
+    fn can(dir: &Path, name: &str, members: &[(&str, &[u8])]) -> PathBuf {
+        let p = dir.join(name);
+        let mut w =
+            Writer::create(&p, WriterOptions { frame_target: 1024, ..WriterOptions::default() })
+                .unwrap();
+        for (n, b) in members {
+            w.add_bytes(n, b).unwrap();
+        }
+        w.finish().unwrap();
+        p
+    }
+
+    #[test]
+    fn a_good_can_verifies_with_its_figures() {
+        let d = tempfile::tempdir().unwrap();
+        let p = can(d.path(), "a.tar.lz4", &[("x", &[7; 3000]), ("y", b"")]);
+        let s = verify(&p).unwrap();
+        assert_eq!((s.members, s.records), (2, 0));
+        assert_eq!(s.file_size, std::fs::metadata(&p).unwrap().len());
+        assert_eq!(s.file_sha1, vantage_core::hash::sha1_hex(&std::fs::read(&p).unwrap()));
+    }
+
+    #[test]
+    fn bytes_after_the_last_frame_are_named() {
+        let d = tempfile::tempdir().unwrap();
+        let p = can(d.path(), "a.tar.lz4", &[("x", b"data")]);
+        let len = std::fs::metadata(&p).unwrap().len();
+        writable(&p);
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        std::io::Write::write_all(&mut f, b"junk").unwrap();
+        let e = verify(&p).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: offset {len}: does not match its index: 4 bytes after the last frame",
+                p.display()
+            )
+        );
+    }
+
+    #[test]
+    fn another_cans_index_does_not_fit() {
+        let d = tempfile::tempdir().unwrap();
+        let a = can(d.path(), "a.tar.lz4", &[("x", &[1; 2000])]);
+        let b = can(d.path(), "b.tar.lz4", &[("x", &[2; 2000])]);
+        let e = verify_with_index(&a, &index_path(&b)).unwrap_err();
+        assert!(e.to_string().starts_with(&format!("{}: offset 0: ", a.display())), "{e}");
+    }
+}

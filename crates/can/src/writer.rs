@@ -28,7 +28,7 @@ use crate::error::CanError;
 use crate::frame::{DEFAULT_FRAME_TARGET, MAX_FRAME_TARGET, MIN_FRAME_TARGET};
 use crate::framer::{CopyError, Framer};
 use crate::header::{check_member_name, member_header, pad_len, END};
-use crate::index::{index_path, FileHead, CAN_FORMAT, RESERVED_TYPES};
+use crate::index::{index_path, FileHead, RecordField, CAN_FORMAT, RESERVED_TYPES};
 use crate::sink::{Line, MemberDraft, RecordDraft, Sink, SinkHandle};
 use crate::spool::{Spool, Tag};
 use crate::stale::remove_stale;
@@ -107,6 +107,17 @@ pub struct CanSummary {
     pub records: u64,
 }
 
+/// Checks that a kind's index line is an object with a `type` of the kind's own.
+fn check_line(path: &Path, line: &Value) -> Result<(), CanError> {
+    match line.get("type").and_then(Value::as_str) {
+        Some(t) if RESERVED_TYPES.contains(&t) => {
+            Err(CanError::invalid(path, format!("index line type {t:?} is the foundation's own")))
+        }
+        Some(_) if line.is_object() => Ok(()),
+        _ => Err(CanError::invalid(path, "an index line is a JSON object with a string `type`")),
+    }
+}
+
 /// A records member being written.
 struct OpenRecords {
     name: Arc<str>,
@@ -156,6 +167,12 @@ impl Writer {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
+        if !dir.is_dir() {
+            return Err(CanError::invalid(
+                path,
+                format!("directory {} does not exist", dir.display()),
+            ));
+        }
         // Best effort: a failure here shows up, better worded, when creating the files.
         let _ = remove_stale(dir, &[name, &index_name]);
         let index = vantage_core::publish::Pending::create(&index_path)
@@ -395,6 +412,31 @@ impl Writer {
         Ok(())
     }
 
+    /// Adds a line of the caller's own type right after the last record's line (in the same
+    /// frame), with the record's figures named in `fill` set in it: e.g. the reports
+    /// kind's `datum` line with `[("text_off", RecordField::TextOff), ("text_size",
+    /// RecordField::Size)]`. Needs an open records member with at least one record: the
+    /// figures are known only once the member is written, so the writer fills them in.
+    pub fn add_record_index_line(
+        &mut self,
+        line: Value,
+        fill: &[(&str, RecordField)],
+    ) -> Result<(), CanError> {
+        self.usable()?;
+        check_line(&self.path, &line)?;
+        let path = self.path.clone();
+        let Some(open) = self.records.as_mut().filter(|o| o.count > 0) else {
+            return Err(CanError::invalid(&path, "add_record_index_line needs a record before it"));
+        };
+        let fill: Vec<(&str, RecordField)> = fill.to_vec();
+        let bytes = serde_json::to_vec(&(&line, &fill))
+            .map_err(|e| CanError::invalid(&path, e.to_string()))?;
+        if let Err(e) = open.spool.push(Tag::Filled, &bytes) {
+            return self.poison(Err(CanError::io(&path, e)));
+        }
+        Ok(())
+    }
+
     /// Ends the open records member: writes its header, its records, their index lines.
     pub fn end_records(&mut self) -> Result<MemberInfo, CanError> {
         self.usable()?;
@@ -420,14 +462,22 @@ impl Writer {
         let mut replay = open.spool.replay().map_err(io_err)?;
         while let Some((tag, len)) = replay.next().map_err(io_err)? {
             match tag {
-                Tag::Line => {
+                Tag::Line | Tag::Filled => {
                     let mut bytes = Vec::new();
                     replay.body().take(len).read_to_end(&mut bytes).map_err(io_err)?;
-                    // The spool holds what add_index_line serialized; reparsing cannot fail
-                    // unless the spool file was damaged underneath us.
-                    let v: Value = serde_json::from_slice(&bytes)
-                        .map_err(|e| CanError::invalid(&path, format!("spool damaged: {e}")))?;
-                    f.attach(Line::Ready(v));
+                    // The spool holds what add_*index_line serialized; reparsing cannot
+                    // fail unless the spool file was damaged underneath us.
+                    let damaged = |e: serde_json::Error| {
+                        CanError::invalid(&path, format!("spool damaged: {e}"))
+                    };
+                    let line = if tag == Tag::Line {
+                        Line::Ready(serde_json::from_slice(&bytes).map_err(damaged)?)
+                    } else {
+                        let (v, fill): (Value, Vec<(String, RecordField)>) =
+                            serde_json::from_slice(&bytes).map_err(damaged)?;
+                        Line::Filled(v, fill)
+                    };
+                    f.attach(line);
                 }
                 Tag::Record => {
                     let piece = len + 1;
@@ -534,5 +584,95 @@ impl Writer {
             members: done.counts.members,
             records: done.counts.records,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap()
+    }
+
+    #[test]
+    fn options_are_checked() {
+        let d = dir();
+        let p = d.path().join("a.tar.lz4");
+        for target in [0, MIN_FRAME_TARGET - 1, MAX_FRAME_TARGET + 1] {
+            let e = Writer::create(
+                &p,
+                WriterOptions { frame_target: target, ..WriterOptions::default() },
+            )
+            .err()
+            .unwrap();
+            assert!(e.to_string().contains("frame target"), "{e}");
+        }
+        let e = Writer::create(&d.path().join("no/such/dir/a.tar.lz4"), WriterOptions::default())
+            .err()
+            .unwrap();
+        assert_eq!(vantage_core::HasExit::exit(&e), vantage_core::Exit::Usage, "{e}");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn member_info_has_the_datas_checksums() {
+        let d = dir();
+        let mut w = Writer::create(&d.path().join("a.tar.lz4"), WriterOptions::default()).unwrap();
+        let info = w.add_bytes("x/y.json", b"{\"a\":1}").unwrap();
+        assert_eq!(info.sha1, vantage_core::hash::sha1_hex(b"{\"a\":1}"));
+        assert_eq!(info.crc32, vantage_core::hash::crc32(b"{\"a\":1}"));
+        assert_eq!((info.size, info.text_off, info.records), (7, 512, None));
+        let second = w.add_member("z", 3, &b"abcdef"[..]).unwrap(); // reads exactly 3 bytes
+        assert_eq!((second.size, second.text_off), (3, 512 + 512 + 512));
+        let s = w.finish().unwrap();
+        assert_eq!(s.members, 2);
+        assert_eq!(s.text_size, 512 * 4 + 1024);
+    }
+
+    #[test]
+    fn a_short_input_poisons_the_writer_and_leaves_nothing() {
+        let d = dir();
+        let p = d.path().join("a.tar.lz4");
+        let mut w = Writer::create(&p, WriterOptions::default()).unwrap();
+        let e = w.add_member("short", 100, &b"only ten b"[..]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "short: ended after 10 of the 100 bytes announced; can it again once it stops changing"
+        );
+        let e = w.add_bytes("next", b"").unwrap_err();
+        assert!(e.to_string().contains("unusable after an earlier error"), "{e}");
+        assert!(w.finish().is_err());
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0, "temporaries left");
+    }
+
+    #[test]
+    fn bad_names_are_refused_without_poisoning() {
+        let d = dir();
+        let mut w = Writer::create(&d.path().join("a.tar.lz4"), WriterOptions::default()).unwrap();
+        for bad in ["", "/etc/passwd", "a/../b", "a//b"] {
+            assert!(w.add_bytes(bad, b"x").is_err(), "{bad:?}");
+            assert!(w.begin_records(bad).is_err(), "{bad:?}");
+        }
+        w.add_bytes("fine", b"x").unwrap();
+        w.finish().unwrap();
+    }
+
+    #[test]
+    fn filename_and_mtime_options_reach_index_and_headers() {
+        let d = dir();
+        let p = d.path().join("a.tar.lz4");
+        let opts = WriterOptions {
+            mtime: 1_704_067_200,
+            filename: Some("2024-01-01/a.tar.lz4".into()),
+            ..WriterOptions::default()
+        };
+        let mut w = Writer::create(&p, opts).unwrap();
+        w.add_bytes("m", b"1").unwrap();
+        w.finish().unwrap();
+        let idx = crate::index::Index::load(&index_path(&p)).unwrap();
+        assert_eq!(idx.head().filename, "2024-01-01/a.tar.lz4");
+        assert_eq!(idx.member("m").unwrap().mtime, 1_704_067_200);
+        crate::verify::verify(&p).unwrap();
     }
 }

@@ -5,7 +5,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use vantage_can::{index, verify, write_dir, Can, CanError, WriteOutcome, Writer, WriterOptions};
+use vantage_can::{
+    index, verify, write_dir, Can, CanError, RecordField, WriteOutcome, Writer, WriterOptions,
+};
 use vantage_core::{Exit, HasExit};
 
 /// Deterministic bytes: JSON-ish text with some noise, so that LZ4 has work to do.
@@ -137,6 +139,37 @@ mod compat {
         assert!(out.status.success());
         let idx = index::Index::load(&index::index_path(&can)).unwrap();
         assert_eq!(out.stdout.len() as u64, idx.summary().text_size);
+    }
+    #[test]
+    fn tar_reads_a_records_can() {
+        if !have("tar") || !have("lz4") {
+            return;
+        }
+        let tmp = vantage_testkit::tempdir();
+        let can = tmp.path().join("clean.tar.lz4");
+        let mut w =
+            Writer::create(&can, WriterOptions { frame_target: 4096, ..WriterOptions::default() })
+                .unwrap();
+        w.begin_records("2024-01-01/m.jsonl").unwrap();
+        let mut want = Vec::new();
+        for i in 0..500u64 {
+            let line = format!("{{\"n\":{i},\"s\":\"{}\"}}", "z".repeat((i % 300) as usize));
+            w.add_record(line.as_bytes()).unwrap();
+            want.extend_from_slice(line.as_bytes());
+            want.push(b'\n');
+        }
+        w.end_records().unwrap();
+        w.finish().unwrap();
+        let out = Command::new("tar")
+            .arg("-I")
+            .arg("lz4")
+            .arg("-xOf")
+            .arg(&can)
+            .arg("2024-01-01/m.jsonl")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.stdout == want);
     }
 }
 
@@ -309,7 +342,13 @@ mod records {
                     line.push(b'\n'); // one trailing newline is accepted
                 }
                 assert_eq!(w.add_record(&line).unwrap(), i as u64);
-                w.add_index_line(serde_json::json!({"type": "datum", "n": i})).unwrap();
+                let fill = [
+                    ("text_off", RecordField::TextOff),
+                    ("text_size", RecordField::Size),
+                    ("frame_off", RecordField::FrameOff),
+                ];
+                w.add_record_index_line(serde_json::json!({"type": "datum", "n": i}), &fill)
+                    .unwrap();
             }
             let info = w.end_records().unwrap();
             w.begin_records("empty.jsonl").unwrap();
@@ -351,7 +390,13 @@ mod records {
                     "frame" => open_frame = v["file_off"].as_u64(),
                     "/frame" => open_frame = None,
                     "record" => last_record_frame = v["frame_off"].as_u64(),
-                    "datum" => assert_eq!(open_frame, last_record_frame, "{v}"),
+                    "datum" => {
+                        assert_eq!(open_frame, last_record_frame, "{v}");
+                        assert_eq!(v["frame_off"].as_u64(), last_record_frame);
+                        let n = v["n"].as_u64().unwrap() as usize;
+                        assert_eq!(v["text_off"].as_u64(), Some(recs[n].text_off));
+                        assert_eq!(v["text_size"].as_u64(), Some(recs[n].size));
+                    }
                     _ => {}
                 }
             }
@@ -377,6 +422,7 @@ mod records {
         assert!(w.add_record(b"a\nb").is_err());
         assert!(w.add_index_line(serde_json::json!({"type": "member"})).is_err());
         assert!(w.add_index_line(serde_json::json!(["not an object"])).is_err());
+        assert!(w.add_record_index_line(serde_json::json!({"type": "datum"}), &[]).is_err()); // no record yet
         assert!(w.add_bytes("../escape", b"").is_err());
         w.add_record(b"{}").unwrap();
         let e = w.finish().err().unwrap();

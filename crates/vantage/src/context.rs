@@ -65,11 +65,9 @@ impl fmt::Display for Coded {
     }
 }
 
-impl StdError for Coded {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.inner.source()
-    }
-}
+/// No `source`: Vantage's errors already print their cause in their message (`path:
+/// offset N: cause`), and `{:#}` would print it a second time.
+impl StdError for Coded {}
 
 impl Coded {
     /// An error with an explicit exit code, for conditions the binary itself finds
