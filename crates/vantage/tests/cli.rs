@@ -145,3 +145,36 @@ fn every_command_has_help_with_an_example() {
     }
     assert!(missing.is_empty(), "commands without an example in --help: {missing:?}");
 }
+
+#[test]
+fn verify_checks_every_can_in_the_data_directory() {
+    let dir = vantage_testkit::tempdir();
+    let data = dir.path().join("d");
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(input.join("a")).unwrap();
+    for i in 0..40 {
+        let body: String = (0..2000).map(|j| char::from(b'a' + ((i * 7 + j) % 26) as u8)).collect();
+        std::fs::write(input.join("a").join(format!("m{i}.json")), body).unwrap();
+    }
+    let can = data.join("archive/demo/2016-05-03/x.tar.lz4");
+    std::fs::create_dir_all(can.parent().unwrap()).unwrap();
+    let o = vantage(&data, &["can", "write", input.to_str().unwrap(), "-o", can.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = vantage(&data, &["verify"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("x.tar.lz4") && stdout(&o).contains("ok"), "{}", stdout(&o));
+
+    let mut bytes = std::fs::read(&can).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x55;
+    let mut perms = std::fs::metadata(&can).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&can, perms).unwrap();
+    std::fs::write(&can, &bytes).unwrap();
+    let o = vantage(&data, &["verify"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains(&can.display().to_string()) && err.contains("offset"), "{err}");
+    assert!(stdout(&o).contains("FAILED"), "{}", stdout(&o));
+}
