@@ -38,7 +38,8 @@ peer=$(med3 t tq "$cf")
 ours=$(med3 t "$V" --data "$tmp/d" --config "$here/packets.toml" -q packets query --index conn4 --key "$key" -w "$tmp/q.pcap")
 n=$(tcpdump -r "$tmp/q.pcap" 2>/dev/null | wc -l); m=0
 for seg in $segs; do m=$((m + $(tcpdump -r "$seg" "$cf" 2>/dev/null | wc -l))); done
-awk -v p="$peer" -v o="$ours" -v n="$n" -v m="$m" 'BEGIN {printf "conn4 query: tcpdump %ss  vantage %ss  speedup %.1fx (target >= 100)  packets %d vs %d\n", p, o, p/o, n, m}'
+inproc=$("$V" --data "$tmp/d" --config "$here/packets.toml" packets query --index conn4 --key "$key" -w "$tmp/q.pcap" 2>&1 | sed -n 's/.* in \([0-9.]*\) ms.*/\1/p')
+awk -v p="$peer" -v o="$ours" -v n="$n" -v m="$m" -v i="$inproc" 'BEGIN {printf "conn4 query: tcpdump %ss  vantage %ss  speedup %.1fx (target >= 100)  packets %d vs %d; search in-process %s ms (%.0fx)\n", p, o, p/o, n, m, i, p*1000/i}'
 peer=$(med3 t tq "host $A")
 ours=$(med3 t "$V" --data "$tmp/d" --config "$here/packets.toml" -q packets query --index ip --key "$A" -w "$tmp/q.pcap")
 awk -v p="$peer" -v o="$ours" 'BEGIN {printf "ip query: tcpdump %ss  vantage %ss  speedup %.1fx (target >= 10)\n", p, o, p/o}'

@@ -115,6 +115,8 @@ pub struct QueryResult {
     pub oldest_ns: Option<i64>,
     /// Indexes that failed their check and were rebuilt for this query.
     pub rebuilt_indexes: u64,
+    /// Time the search took, in nanoseconds (writing the output not included).
+    pub elapsed_ns: u64,
 }
 
 impl QueryResult {
@@ -122,11 +124,12 @@ impl QueryResult {
     pub fn summary(&self, q: &Query) -> String {
         let bytes: u64 = self.hits.iter().map(|h| 16 + h.data.len() as u64).sum();
         let mut s = format!(
-            "{} packets, {} bytes from {} of {} segments",
+            "{} packets, {} bytes from {} of {} segments in {:.2} ms",
             self.hits.len(),
             bytes,
             self.segments_read,
-            self.segments_total
+            self.segments_total,
+            self.elapsed_ns as f64 / 1e6
         );
         match self.oldest_ns {
             None => s.push_str("; nothing is stored"),
@@ -170,6 +173,7 @@ pub fn run(root: &Path, class_order: &[String], q: &Query) -> Result<QueryResult
                 .into(),
         ));
     }
+    let started = std::time::Instant::now();
     let store = Store::open_read(root)?;
     let mut result = QueryResult::default();
     let mut dirs: Vec<(usize, &String)> = store
@@ -262,6 +266,7 @@ pub fn run(root: &Path, class_order: &[String], q: &Query) -> Result<QueryResult
             }
         }
     }
+    result.elapsed_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
     result.hits.sort_by(|a, b| {
         (a.ts_ns, a.rank, a.segid, a.offset).cmp(&(b.ts_ns, b.rank, b.segid, b.offset))
     });
