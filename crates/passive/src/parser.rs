@@ -45,7 +45,7 @@ pub fn split_sections(text: &str) -> Vec<RawSection<'_>> {
     let mut current = RawSection { first_line: 1, lines: Vec::new() };
     for (idx, line) in text.split('\n').enumerate() {
         let number = idx as u64 + 1;
-        if line.trim().is_empty() {
+        if line.bytes().all(|b| b.is_ascii_whitespace()) {
             let next = RawSection { first_line: number + 1, lines: Vec::new() };
             sections.push(std::mem::replace(&mut current, next));
         } else {
@@ -91,12 +91,27 @@ impl Cx {
         let Some(tok) = tok else {
             return Err(self.err(line, format!("missing {what}")));
         };
-        let digits = tok.strip_prefix(['+', '-']).unwrap_or(tok);
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        // One pass: syntax, then overflow, then the range (accumulated negatively so
+        // that i64::MIN parses).
+        let bytes = tok.as_bytes();
+        let (neg, digits) = match bytes.first() {
+            Some(b'-') => (true, &bytes[1..]),
+            Some(b'+') => (false, &bytes[1..]),
+            _ => (false, bytes),
+        };
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
             return Err(self.err(line, format!("invalid {what} '{tok}'")));
         }
-        match tok.parse::<i64>() {
-            Ok(v) if v >= range.0 && v <= range.1 => Ok(v),
+        let mut acc: i64 = 0;
+        for d in digits {
+            acc = match acc.checked_mul(10).and_then(|a| a.checked_sub(i64::from(d - b'0'))) {
+                Some(a) => a,
+                None => return Err(self.err(line, format!("{what} '{tok}' out of range"))),
+            };
+        }
+        let v = if neg { Some(acc) } else { acc.checked_neg() };
+        match v {
+            Some(v) if v >= range.0 && v <= range.1 => Ok(v),
             _ => Err(self.err(line, format!("{what} '{tok}' out of range"))),
         }
     }
@@ -108,6 +123,28 @@ impl Cx {
             Some(t) => Err(self.err(line, format!("invalid {what} flag '{t}'"))),
             None => Err(self.err(line, format!("missing {what} flag"))),
         }
+    }
+
+    /// [`Cx::need`] for a line read with [`fields`].
+    fn need_n(
+        &mut self,
+        n: usize,
+        extra: bool,
+        line: u64,
+        names: &[&str],
+    ) -> Result<(), ParseError> {
+        if let Some(missing) = names.get(n) {
+            return Err(self.err(line, format!("missing {missing}")));
+        }
+        if extra {
+            let w = Warning {
+                section: self.section.as_str().into(),
+                line,
+                message: "extra tokens ignored".into(),
+            };
+            self.extra.push(w);
+        }
+        Ok(())
     }
 
     /// Checks that a line has at least `names.len()` tokens; more is a warning.
@@ -129,6 +166,24 @@ impl Cx {
 
 fn words(line: &str) -> Vec<&str> {
     line.split_ascii_whitespace().collect()
+}
+
+/// The first `N` tokens of a line without allocating (the packet series has up to 65,536
+/// lines per update), how many there were (at most `N`), and whether more follow.
+fn fields<const N: usize>(line: &str) -> ([&str; N], usize, bool) {
+    let mut out = [""; N];
+    let mut it = line.split_ascii_whitespace();
+    let mut n = 0;
+    for slot in out.iter_mut() {
+        match it.next() {
+            Some(t) => {
+                *slot = t;
+                n += 1;
+            }
+            None => return (out, n, false),
+        }
+    }
+    (out, n, it.next().is_some())
 }
 
 fn is_int(tok: &str) -> bool {
@@ -302,8 +357,8 @@ fn parse_packets(
     u.packets = Vec::with_capacity(lines.len().saturating_sub(1));
     for (i, line) in lines.iter().enumerate().skip(1) {
         let ln = start + i as u64;
-        let w = words(line);
-        cx.need(&w, ln, &["offset", "size", "flow id"])?;
+        let (w, n, extra) = fields::<3>(line);
+        cx.need_n(n, extra, ln, &["offset", "size", "flow id"])?;
         let offset = cx.int(w.first().copied(), ln, "offset", I64)?;
         ts = ts
             .checked_add(offset)
@@ -339,8 +394,8 @@ fn parse_flows(cx: &mut Cx, lines: &[&str], start: u64, u: &mut Update) -> Resul
     u.flows = Vec::with_capacity(lines.len().saturating_sub(1));
     for (i, line) in lines.iter().enumerate().skip(1) {
         let ln = start + i as u64;
-        let w = words(line);
-        cx.need(&w, ln, &NAMES)?;
+        let (w, n, extra) = fields::<8>(line);
+        cx.need_n(n, extra, ln, &NAMES)?;
         u.flows.push(Flow {
             flow_id: narrow(cx.int(w.first().copied(), ln, "flow id", I32)?),
             src_anonymized: cx.flag(w.get(1).copied(), ln, "source anonymized")?,
@@ -369,8 +424,8 @@ fn parse_a(cx: &mut Cx, lines: &[&str], start: u64, u: &mut Update) -> Result<()
     const NAMES: [&str; 6] = ["packet id", "address id", "anonymized", "domain", "ip", "ttl"];
     for (i, line) in lines.iter().enumerate().skip(1) {
         let ln = start + i as u64;
-        let w = words(line);
-        cx.need(&w, ln, &NAMES)?;
+        let (w, n, extra) = fields::<6>(line);
+        cx.need_n(n, extra, ln, &NAMES)?;
         u.a_records.push(ARecord {
             packet_id: narrow(cx.int(w.first().copied(), ln, "packet id", I32)?),
             address_id: narrow(cx.int(w.get(1).copied(), ln, "address id", I32)?),
@@ -544,6 +599,11 @@ mod tests {
             ("1x", I64, None),
             ("", I64, None),
             ("99999999999999999999", I64, None),
+            ("-9223372036854775808", I64, Some(i64::MIN)),
+            ("9223372036854775807", I64, Some(i64::MAX)),
+            ("9223372036854775808", I64, None),
+            ("-0", I32, Some(0)),
+            ("+", I64, None),
         ];
         for (tok, range, want) in cases {
             assert_eq!(cx.int(Some(tok), 1, "x", *range).ok(), *want, "{tok}");

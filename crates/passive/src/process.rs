@@ -184,6 +184,7 @@ pub(crate) fn process_locked(
         .num_threads(workers)
         .build()
         .map_err(|e| PassiveError::Usage(format!("worker threads: {e}")))?;
+    let started = std::time::Instant::now();
     let ctx = Ctx {
         env,
         selected: &selected,
@@ -206,6 +207,12 @@ pub(crate) fn process_locked(
             )
             .collect()
     });
+    tracing::info!(
+        sessions = jobs.len(),
+        workers,
+        seconds = started.elapsed().as_secs_f64(),
+        "Sessions processed."
+    );
     let mut report = ProcessReport::default();
     let mut per: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut span_nodes = BTreeSet::new();
@@ -255,6 +262,10 @@ pub(crate) fn process_locked(
         }
         Ok::<(), WarehouseError>(())
     })?;
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        "Rollups, availability and uptime done."
+    );
     Ok(report)
 }
 

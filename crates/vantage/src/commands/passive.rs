@@ -110,9 +110,31 @@ pub enum PassiveCommand {
         /// Values
         values: Vec<String>,
     },
-    /// The kind's quarantine log
-    #[command(after_help = "Example:\n  vantage passive quarantine")]
-    Quarantine,
+    /// The kind's quarantine: list the rows, show one, export its stored bytes
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
+}
+
+/// `vantage passive quarantine ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum QuarantineCommand {
+    /// Every quarantined passive input, oldest first
+    #[command(after_help = "Example:\n  vantage passive quarantine list --format json")]
+    List,
+    /// One row and its .reason file
+    #[command(after_help = "Example:\n  vantage passive quarantine show 3")]
+    Show {
+        /// Row id (from list)
+        id: i64,
+    },
+    /// Copy the quarantined bytes to FILE
+    #[command(after_help = "Example:\n  vantage passive quarantine export 3 bad-update.gz")]
+    Export {
+        /// Row id (from list)
+        id: i64,
+        /// Destination
+        file: PathBuf,
+    },
 }
 
 /// Arguments of `vantage passive process`.
@@ -274,17 +296,46 @@ pub fn run(ctx: &Context, cmd: &PassiveCommand) -> anyhow::Result<()> {
             print_rows(&rows, ctx.format)?;
             Ok(())
         }
-        PassiveCommand::Quarantine => {
+        PassiveCommand::Quarantine(q) => {
             let (_env, mut wh) = env(ctx)?;
+            let id = match q {
+                QuarantineCommand::List => None,
+                QuarantineCommand::Show { id } | QuarantineCommand::Export { id, .. } => Some(*id),
+            };
             let rows = vantage_warehouse::Sql::query(
                 &mut wh,
                 "SELECT id, original_path, reason, message, stored_path FROM catalog_quarantine
-                 WHERE kind = 'passive' ORDER BY id",
-                &[],
+                 WHERE kind = 'passive' AND (CAST(? AS BIGINT) IS NULL OR id = ?) ORDER BY id",
+                &[id.into(), id.into()],
             )
             .coded()?;
-            print_rows(&rows, ctx.format)?;
-            Ok(())
+            if id.is_some() && rows.rows.is_empty() {
+                return Err(Coded::new(
+                    Exit::Usage,
+                    format!("no passive quarantine row {}", id.unwrap_or(0)),
+                ));
+            }
+            match q {
+                QuarantineCommand::Export { file, .. } => {
+                    let stored = PathBuf::from(rows.rows[0][4].to_text());
+                    std::fs::copy(&stored, file).map_err(|e| {
+                        Coded::new(Exit::for_io(&e), format!("{}: {e}", stored.display()))
+                    })?;
+                    Ok(())
+                }
+                QuarantineCommand::Show { .. } => {
+                    print_rows(&rows, ctx.format)?;
+                    let reason = format!("{}.reason", rows.rows[0][4].to_text());
+                    if let Ok(text) = std::fs::read_to_string(&reason) {
+                        println!("{reason}: {}", text.trim_end());
+                    }
+                    Ok(())
+                }
+                QuarantineCommand::List => {
+                    print_rows(&rows, ctx.format)?;
+                    Ok(())
+                }
+            }
         }
     }
 }
