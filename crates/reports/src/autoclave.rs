@@ -301,6 +301,7 @@ fn clean_can(
     };
     let mut datum_keys: Vec<(String, String, String, u64)> = Vec::new(); // uid, id, textname, src_off
     let mut badblobs = Vec::new();
+    let (mut text_pos, mut predicted) = (0u64, Vec::new());
     for entry in can.members().cloned().collect::<Vec<_>>() {
         let bytes = can.read_entry(&entry)?;
         let textname = entry.name.clone();
@@ -330,6 +331,8 @@ fn clean_can(
         line.reports += 1;
         line.src_bytes += bytes.len() as u64;
         w.begin_records(&textname)?;
+        let data_start = text_pos + tar_header_len(&textname);
+        let mut member_off = 0u64;
         w.add_index_line(json!({"type": "report", "textname": textname, "src_size": bytes.len(), "src_sha1": entry.sha1}))?;
         if let Some((off, size)) = result.header {
             w.add_index_line(json!({"type": "header", "src_off": off, "src_size": size}))?;
@@ -339,8 +342,12 @@ fn clean_can(
             match item {
                 Item::Datum(d) => {
                     w.add_record(&d.line)?;
+                    let text_off = data_start + member_off;
+                    member_off += d.line.len() as u64 + 1;
                     w.add_index_line(json!({"type": "datum", "src_off": d.src_off, "src_size": d.src_size,
-                        "src_sha1": hex::encode(d.src_sha1), "text_size": d.line.len(), "id": d.id, "uid": d.uid}))?;
+                        "src_sha1": hex::encode(d.src_sha1), "text_off": text_off, "text_size": d.line.len(),
+                        "id": d.id, "uid": d.uid}))?;
+                    predicted.push(text_off);
                     datum_keys.push((d.uid.clone(), d.id.clone(), textname.clone(), d.src_off));
                     datums += 1;
                 }
@@ -369,13 +376,24 @@ fn clean_can(
             end["src_cutoff"] = c.into();
         }
         w.add_index_line(end)?;
-        w.end_records()?;
+        let info = w.end_records()?;
+        text_pos = data_start + info.size.next_multiple_of(512);
         line.datums += datums;
         line.badblobs += blobs;
     }
     let s = w.finish()?;
     let index = Index::load(&s.index_path)?;
     let records = index.records();
+    // The datum events' text_off were predicted from the tar layout (§4.3); the
+    // foundation's record lines are the truth, and they must agree.
+    let agree = records.len() == predicted.len()
+        && records.iter().zip(&predicted).all(|(r, p)| r.text_off == *p);
+    if !agree {
+        return Err(ReportsError::Mismatch {
+            path: s.path.clone(),
+            message: "datum text_off differs from the record lines of the index".into(),
+        });
+    }
     if records.len() != datum_keys.len() {
         return Err(ReportsError::Mismatch {
             path: s.path.clone(),
@@ -413,6 +431,17 @@ fn clean_can(
         locators,
         badblobs,
     })
+}
+
+/// Bytes of a member's tar headers: one ustar block, preceded for names over 100 bytes by
+/// a GNU long-name entry (a block and the NUL-terminated name, padded to 512) (§4.3).
+fn tar_header_len(name: &str) -> u64 {
+    let n = name.len() as u64;
+    if n > 100 {
+        512 + (n + 1).next_multiple_of(512) + 512
+    } else {
+        512
+    }
 }
 
 fn remove_can(path: &Path) -> Result<(), ReportsError> {
