@@ -248,7 +248,7 @@ fn small_cans_slice_by_the_greedy_rule(f: &mut Fixture) {
         );
         std::fs::write(d.join(name), line).unwrap();
     }
-    ingest(&f.data, &mut f.wh, &[d], None).unwrap();
+    ingest(&f.data, &mut f.wh, &[d.clone()], None).unwrap();
     let config = ReportsConfig { can_size: 800, ..cfg() };
     let c = can(&f.data, &mut f.wh, &config, None).unwrap();
     let names: Vec<&str> = c.cans.iter().map(|c| c.filename.as_str()).collect();
@@ -273,6 +273,26 @@ fn small_cans_slice_by_the_greedy_rule(f: &mut Fixture) {
             assert!(st.success(), "{}", can.display());
         }
         assert_eq!(testkit::files(&out, "json").len(), 5);
+        // Raw cans give back the reports byte for byte.
+        let raw = f.dir.path().join("raw");
+        std::fs::create_dir_all(&raw).unwrap();
+        for can in testkit::files(&f.data.root().join("archive"), "lz4") {
+            let st = std::process::Command::new("tar")
+                .args(["-I", "lz4", "-xf"])
+                .arg(&can)
+                .arg("-C")
+                .arg(&raw)
+                .status()
+                .unwrap();
+            assert!(st.success(), "{}", can.display());
+        }
+        for p in testkit::files(&d, "json") {
+            let name = p.file_name().unwrap();
+            assert_eq!(
+                std::fs::read(raw.join("2022-02-02").join(name)).unwrap(),
+                std::fs::read(&p).unwrap()
+            );
+        }
     }
 }
 
