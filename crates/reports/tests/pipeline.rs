@@ -248,7 +248,7 @@ fn small_cans_slice_by_the_greedy_rule(f: &mut Fixture) {
         );
         std::fs::write(d.join(name), line).unwrap();
     }
-    ingest(&f.data, &mut f.wh, &[d.clone()], None).unwrap();
+    ingest(&f.data, &mut f.wh, std::slice::from_ref(&d), None).unwrap();
     let config = ReportsConfig { can_size: 800, ..cfg() };
     let c = can(&f.data, &mut f.wh, &config, None).unwrap();
     let names: Vec<&str> = c.cans.iter().map(|c| c.filename.as_str()).collect();
