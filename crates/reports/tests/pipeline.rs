@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use vantage_core::{Bucket, DataDir};
-use vantage_reports::{autoclave, can, ingest, kept_versions, redact, show, ReportsConfig};
+use vantage_reports::{autoclave, can, ingest, kept_versions, redact, run, show, ReportsConfig};
 use vantage_testkit as testkit;
 use vantage_warehouse::testing::ScratchPostgres;
 use vantage_warehouse::{Sql, Warehouse};
@@ -58,6 +58,7 @@ on_both_backends!(
     low_disk_is_refused_before_writing,
     redaction_round_trip,
     archives_and_compressed_inputs,
+    run_takes_the_drop_directory_and_a_second_run_does_nothing,
 );
 
 fn cfg() -> ReportsConfig {
@@ -456,4 +457,24 @@ fn archives_and_compressed_inputs(f: &mut Fixture) {
     if have_zstd {
         assert_eq!(std::fs::read(inbox.join("2019-01-03").join(name(4))).unwrap(), body(4));
     }
+}
+
+fn run_takes_the_drop_directory_and_a_second_run_does_nothing(f: &mut Fixture) {
+    let Some(dir) = testkit::conformance("reports") else { return };
+    let drop = f.data.inbox("reports").unwrap().join("drop");
+    std::fs::create_dir_all(drop.join("2015-11-05")).unwrap();
+    let src = testkit::files(&dir.join("synthetic"), "yaml")
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("20151105T"))
+        .unwrap();
+    std::fs::copy(&src, drop.join("2015-11-05").join(src.file_name().unwrap())).unwrap();
+    let s = run(&f.data, &mut f.wh, &cfg()).unwrap();
+    assert_eq!((s.ingest.accepted(), s.can.cans.len(), s.autoclave.datums()), (1, 1, 2));
+    assert!(std::fs::read_dir(&drop).unwrap().next().is_none(), "drop directory emptied");
+    let again = run(&f.data, &mut f.wh, &cfg()).unwrap();
+    assert!(
+        again.ingest.files.is_empty()
+            && again.can.cans.is_empty()
+            && again.autoclave.cans.is_empty()
+    );
 }
