@@ -207,11 +207,13 @@ pub fn apply_lines(
     let mut event_cols: Vec<&str> = ORDER_COLS.to_vec();
     event_cols.push("ns_type");
     event_cols.extend(col_names.iter().map(String::as_str));
-    // Inserted in chunks: a whole file's values at once would cost fresh pages per file.
-    const CHUNK: usize = 2048;
+    // Inserted in chunks: a whole file's values at once would cost fresh pages per file;
+    // PostgreSQL's COPY pays a round trip per chunk, so its chunks are larger.
+    let chunk: usize =
+        if db.backend() == vantage_warehouse::Backend::Postgres { 32_768 } else { 2048 };
     let (mut rows_done, mut events_done) = (0i64, 0i64);
-    let mut row_values: Vec<Vec<Value>> = Vec::with_capacity(CHUNK);
-    let mut event_values: Vec<Vec<Value>> = Vec::with_capacity(CHUNK);
+    let mut row_values: Vec<Vec<Value>> = Vec::with_capacity(chunk);
+    let mut event_values: Vec<Vec<Value>> = Vec::with_capacity(chunk);
     let mut items = Vec::with_capacity(lines.len());
     let file: std::rc::Rc<str> = batch.file.into();
     for l in lines {
@@ -242,7 +244,7 @@ pub fn apply_lines(
                 values[0] = id.into();
                 values.extend(l.cells.iter().map(Cell::to_value));
                 row_values.push(values);
-                if row_values.len() >= CHUNK {
+                if row_values.len() >= chunk {
                     db.bulk_insert(&n.row, &row_cols, &row_values)?;
                     row_values.clear();
                 }
@@ -255,7 +257,7 @@ pub fn apply_lines(
                 values.push(ty.as_str().into());
                 values.extend(l.cells.iter().map(Cell::to_value));
                 event_values.push(values);
-                if event_values.len() >= CHUNK {
+                if event_values.len() >= chunk {
                     db.bulk_insert(&n.event, &event_cols, &event_values)?;
                     event_values.clear();
                 }

@@ -111,29 +111,41 @@ pub fn def(db: &mut dyn Sql, table: &str) -> Result<TableDef, QueryError> {
     tables::lookup(db, table)?.ok_or_else(|| QueryError::UnknownTable(table.to_string()))
 }
 
-fn order_at(
-    r: &[Value],
-    file: usize,
-    first: usize,
-    serial: usize,
-    ikey: usize,
-    line: usize,
-    created: usize,
-) -> OrderKey {
-    let i = |k: usize| r.get(k).and_then(Value::as_i64).unwrap_or(0);
-    OrderKey {
-        created: i(created),
-        first: i(first),
-        serial: i(serial) as u64, // stored bit-cast
-        file: r.get(file).and_then(Value::as_str).unwrap_or_default().into(),
-        ikey: i(ikey) as u64,
-        line: i(line) as u64,
+/// `netstate_file`, read once per query: rows carry only a file id.
+#[derive(Debug, Default)]
+struct Files(std::collections::HashMap<i64, (String, std::rc::Rc<str>, i64, u64)>);
+
+impl Files {
+    fn load(db: &mut dyn Sql) -> Result<Files, WarehouseError> {
+        let rows = db.query("SELECT id, source, file, first_dt, serial FROM netstate_file", &[])?;
+        Ok(Files(
+            rows.rows
+                .iter()
+                .map(|r| {
+                    let i = |k: usize| r.get(k).and_then(Value::as_i64).unwrap_or(0);
+                    let s = |k: usize| r.get(k).and_then(Value::as_str).unwrap_or_default();
+                    // SERIAL is stored bit-cast from u64.
+                    (i(0), (s(1).to_string(), s(2).into(), i(3), i(4) as u64))
+                })
+                .collect(),
+        ))
+    }
+
+    /// (source, order key) of a line from its file id, ID-or-line, line and CREATED_DT.
+    fn order(&self, fid: i64, ikey: i64, line: i64, created: i64) -> (&str, OrderKey) {
+        let (source, file, first, serial) = match self.0.get(&fid) {
+            Some((s, f, first, serial)) => (s.as_str(), f.clone(), *first, *serial),
+            None => ("?", std::rc::Rc::from("?"), 0, 0),
+        };
+        // ikey and line are stored bit-cast from u64.
+        (source, OrderKey { created, first, serial, file, ikey: ikey as u64, line: line as u64 })
     }
 }
 
 /// Rows of `def` matching `cond` (over aliases r, c, e), unordered.
 fn fetch(
     db: &mut dyn Sql,
+    files: &Files,
     def: &TableDef,
     n: &Names,
     cond: &str,
@@ -144,11 +156,9 @@ fn fetch(
     let copy_cols: String =
         copies.iter().map(|&i| format!(", c.{}", def.columns[i].sql_name())).collect();
     let sql = format!(
-        "SELECT r.ns_id, f.source, f.file, f.first_dt, f.serial, r.ns_ikey, r.ns_line, r.created_dt,
-                c.deleted_dt, ef.file, ef.first_dt, ef.serial, e.ns_ikey, e.ns_line, e.created_dt{cols}{copy_cols}
-         FROM {row} r JOIN netstate_file f ON f.id = r.ns_file_id
-         LEFT JOIN {close} c ON c.row_id = r.ns_id LEFT JOIN {event} e ON e.ns_id = c.event_id
-         LEFT JOIN netstate_file ef ON ef.id = e.ns_file_id
+        "SELECT r.ns_id, r.ns_file_id, r.ns_ikey, r.ns_line, r.created_dt,
+                c.deleted_dt, e.ns_file_id, e.ns_ikey, e.ns_line, e.created_dt{cols}{copy_cols}
+         FROM {row} r LEFT JOIN {close} c ON c.row_id = r.ns_id LEFT JOIN {event} e ON e.ns_id = c.event_id
          WHERE {cond}",
         row = n.row,
         close = n.close,
@@ -156,19 +166,20 @@ fn fetch(
     );
     let rows = db.query(&sql, params)?;
     let ncols = def.columns.len();
+    const V: usize = 10;
     Ok(rows
         .rows
         .iter()
         .map(|r| {
-            let text = |k: usize| r.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-            let source = text(1);
-            let order = order_at(r, 2, 3, 4, 5, 6, 7);
+            let i = |k: usize| r.get(k).and_then(Value::as_i64).unwrap_or(0);
+            let (source, order) = files.order(i(1), i(2), i(3), i(4));
+            let source = source.to_string();
             // Lines are stored bit-cast; recorded flows use signed flow ids there.
             let origin = format!("{source}/{}:{}", order.file, order.line as i64);
             let mut values: Vec<Cell> =
-                (15..15 + ncols).map(|k| r.get(k).map_or(Cell::Null, Cell::from_value)).collect();
+                (V..V + ncols).map(|k| r.get(k).map_or(Cell::Null, Cell::from_value)).collect();
             for (j, &ci) in copies.iter().enumerate() {
-                let copied = r.get(15 + ncols + j).map_or(Cell::Null, Cell::from_value);
+                let copied = r.get(V + ncols + j).map_or(Cell::Null, Cell::from_value);
                 if !copied.is_null() {
                     values[ci] = copied;
                 }
@@ -177,21 +188,18 @@ fn fetch(
                 TableKind::Event => {
                     (Some(order.created), Some(origin.clone()), Some(order.clone()))
                 }
-                TableKind::State => match r.get(8).and_then(Value::as_i64) {
+                TableKind::State => match r.get(5).and_then(Value::as_i64) {
                     Some(d) => {
-                        let co = order_at(r, 9, 10, 11, 12, 13, 14);
-                        (
-                            Some(d),
-                            Some(format!("{source}/{}:{}", co.file, co.line as i64)),
-                            Some(co),
-                        )
+                        let (csource, co) = files.order(i(6), i(7), i(8), i(9));
+                        let by = format!("{csource}/{}:{}", co.file, co.line as i64);
+                        (Some(d), Some(by), Some(co))
                     }
                     None => (None, None, None),
                 },
             };
             RowOut {
                 table: def.name.clone(),
-                id: r.first().and_then(Value::as_i64).unwrap_or(0),
+                id: i(0),
                 source,
                 origin,
                 created: order.created,
@@ -207,15 +215,16 @@ fn fetch(
 
 fn fetch_ids(
     db: &mut dyn Sql,
+    files: &Files,
     def: &TableDef,
     n: &Names,
     ids: &[i64],
 ) -> Result<Vec<RowOut>, WarehouseError> {
     let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
+    for chunk in ids.chunks(2000) {
         let marks = vec!["?"; chunk.len()].join(",");
         let params: Vec<Value> = chunk.iter().map(|&i| Value::Int(i)).collect();
-        out.extend(fetch(db, def, n, &format!("r.ns_id IN ({marks})"), &params)?);
+        out.extend(fetch(db, files, def, n, &format!("r.ns_id IN ({marks})"), &params)?);
     }
     Ok(out)
 }
@@ -243,7 +252,8 @@ pub fn at(
     let n = names(&def);
     let base = snapshot::newest_at_or_before(db, &def.name, t)?;
     let ids = snapshot::alive_ids(db, &n, base.as_ref(), t)?;
-    let mut rows = fetch_ids(db, &def, &n, &ids)?;
+    let files = Files::load(db)?;
+    let mut rows = fetch_ids(db, &files, &def, &n, &ids)?;
     if let Some(s) = source {
         rows.retain(|r| r.source == s);
     }
@@ -257,7 +267,8 @@ pub fn all_rows(db: &mut dyn Sql, table: &str) -> Result<Vec<RowOut>, QueryError
     if !has_storage(db, &def)? {
         return Ok(Vec::new());
     }
-    let mut rows = fetch(db, &def, &names(&def), "1 = 1", &[])?;
+    let files = Files::load(db)?;
+    let mut rows = fetch(db, &files, &def, &names(&def), "1 = 1", &[])?;
     sort_rows(&mut rows);
     Ok(rows)
 }
@@ -324,7 +335,8 @@ pub fn changes(
         }
         let n = names(&def);
         let range = [Value::Int(t1), Value::Int(t2)];
-        for row in fetch(db, &def, &n, "r.created_dt > ? AND r.created_dt <= ?", &range)? {
+        let files = Files::load(db)?;
+        for row in fetch(db, &files, &def, &n, "r.created_dt > ? AND r.created_dt <= ?", &range)? {
             if def.kind == TableKind::Event {
                 out.push(Change {
                     time: row.created,
@@ -343,7 +355,9 @@ pub fn changes(
             });
         }
         if def.kind == TableKind::State {
-            for row in fetch(db, &def, &n, "c.deleted_dt > ? AND c.deleted_dt <= ?", &range)? {
+            for row in
+                fetch(db, &files, &def, &n, "c.deleted_dt > ? AND c.deleted_dt <= ?", &range)?
+            {
                 let (Some(time), Some(cause), Some(cause_order)) =
                     (row.deleted, row.closed_by.clone(), row.close_order.clone())
                 else {
@@ -500,9 +514,10 @@ pub fn snapshots(db: &mut dyn Sql, table: &str) -> Result<Vec<(i64, Vec<RowOut>)
         return Ok(Vec::new());
     }
     let n = names(&def);
+    let files = Files::load(db)?;
     let mut out = Vec::new();
     for s in snapshot::list(db, &def.name)? {
-        let mut rows = fetch_ids(db, &def, &n, &s.members)?;
+        let mut rows = fetch_ids(db, &files, &def, &n, &s.members)?;
         sort_rows(&mut rows);
         out.push((s.ts, rows));
     }

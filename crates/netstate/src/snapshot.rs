@@ -107,6 +107,18 @@ pub fn newest_at_or_before(
     rows.rows.first().map(|r| from_row(table, r)).transpose()
 }
 
+/// The newest snapshot of `table` strictly before `t`.
+fn newest_before(
+    db: &mut dyn Sql,
+    table: &str,
+    t: i64,
+) -> Result<Option<Snapshot>, WarehouseError> {
+    match t.checked_sub(1) {
+        Some(t) => newest_at_or_before(db, table, t),
+        None => Ok(None),
+    }
+}
+
 /// Ids of the rows alive at `t`, from `base` (a snapshot at or before `t`, or none:
 /// empty at −∞) minus rows closed in (base, t] plus rows created in (base, t] still open.
 pub fn alive_ids(
@@ -191,20 +203,31 @@ pub fn maintain(
     every: u64,
 ) -> Result<Maintained, WarehouseError> {
     let mut done = Maintained::default();
-    let mut snaps = list(db, table)?;
+    // Only the snapshots a file can affect are read: those at or after t0, from the one
+    // before them (unchanged, the base of the first rebuild); never the whole list.
+    let mut newest: Option<Snapshot> = None;
     if let Some(t0) = t0 {
-        let mut prev: Option<Snapshot> = None;
-        for s in snaps.iter_mut() {
-            if s.ts >= t0 {
-                s.members = alive_ids(db, n, prev.as_ref(), s.ts)?;
-                store(db, table, s)?;
-                done.rebuilt += 1;
-            }
-            prev = Some(s.clone());
+        let mut prev = newest_before(db, table, t0)?;
+        let rows = db.query(
+            "SELECT ts, members FROM netstate_snapshot WHERE table_name = ? AND ts >= ? ORDER BY ts",
+            &[table.into(), t0.into()],
+        )?;
+        for r in &rows.rows {
+            let mut s = from_row(table, r)?;
+            s.members = alive_ids(db, n, prev.as_ref(), s.ts)?;
+            store(db, table, &s)?;
+            done.rebuilt += 1;
+            prev = Some(s);
+        }
+        if done.rebuilt > 0 {
+            newest = prev;
         }
     }
+    if newest.is_none() {
+        newest = newest_at_or_before(db, table, i64::MAX)?;
+    }
+    let newest = newest.as_ref();
     let Some(w) = watermark(db, table)? else { return Ok(done) };
-    let newest = snaps.last();
     if newest.is_some_and(|s| w <= s.ts) {
         return Ok(done);
     }

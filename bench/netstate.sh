@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# bench/netstate.sh — netstate spec §8, one run on the same generated files:
+#   import rows/s into SQLite and into PostgreSQL, against a plain PostgreSQL COPY of the
+#   same rows (converted beforehand, untimed) into unindexed tables in one transaction;
+#   then `at` latency over 1,000 random instants and `changes` throughput on SQLite.
+#
+# Usage: bench/netstate.sh [ROWS]        (default 10000000; env PG=postgres://... for the
+#        PostgreSQL parts, default $VANTAGE_TEST_PG or the local test database; KEEP=1 keeps
+#        the scratch directory; TMPDIR chooses where ~1.3 GB per 10 M rows go)
+set -euo pipefail
+ROWS=${1:-10000000}
+PG=${PG:-${VANTAGE_TEST_PG:-postgres://vantage:vantage@127.0.0.1:5432/vantage_test}}
+root=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/netstate-bench.XXXXXX")
+schema_import="ns_bench_import_$$"
+schema_copy="ns_bench_copy_$$"
+cleanup() {
+    psql -q "$PG" -c "DROP SCHEMA IF EXISTS $schema_import CASCADE; DROP SCHEMA IF EXISTS $schema_copy CASCADE" >/dev/null 2>&1 || true
+    [ "${KEEP:-0}" = 1 ] || rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+(cd "$root" && cargo build --release -q -p vantage -p vantage-netstate --examples --bins)
+V="$root/target/release/vantage"
+EX="$root/target/release/examples"
+now() { date +%s.%N; }
+rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'; }
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "versions: $("$V" --version), $(psql --version | head -1), sqlite (bundled by rusqlite)"
+
+echo "generating $ROWS rows (2 controllers)..."
+"$V" --data "$tmp/gdata" -q netstate generate --out "$tmp/gen" --rows "$ROWS" --seed 1 --sources 2 --batches 1 \
+    --flows-per-s 400 --hosts 2000 --switches 32 > "$tmp/manifest.txt"
+total=$(python3 -c "import json,sys; print(json.load(open('$tmp/gen/MANIFEST.json'))['rows'])")
+echo "generated $total rows, $(du -sh "$tmp/gen" | cut -f1) of flat files"
+
+import_into() { # $1 = label, $2 = extra global args
+    local label=$1; shift
+    rm -rf "$tmp/run" && cp -al "$tmp/gen" "$tmp/run"
+    local t0 t1
+    t0=$(now)
+    for s in ctl-0 ctl-1; do
+        mkdir -p "$tmp/loaded-$label/$s"
+        "$V" --data "$tmp/data-$label" "$@" -q netstate import --import "$tmp/run/$s/batch-000" \
+            --loaded "$tmp/loaded-$label/$s" --source "$s"
+    done
+    t1=$(now)
+    echo "$(rate "$total" "$t0" "$t1") $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')"
+}
+
+read -r sq_rate sq_s < <(import_into sqlite)
+echo "vantage import, SQLite:     $sq_s s, $sq_rate rows/s"
+
+pg_ok=1
+psql -q "$PG" -c "CREATE SCHEMA $schema_import; CREATE SCHEMA $schema_copy" >/dev/null 2>&1 || pg_ok=0
+if [ "$pg_ok" = 1 ]; then
+    url="$PG"; case "$url" in *\?*) url="$url&";; *) url="$url?";; esac
+    url="${url}options=-csearch_path%3D$schema_import"
+    read -r pg_rate pg_s < <(import_into postgres --warehouse "$url")
+    echo "vantage import, PostgreSQL: $pg_s s, $pg_rate rows/s"
+
+    "$EX/copy_convert" "$tmp/copy" $(find "$tmp/gen" -name '*.sql' | sort) >/dev/null
+    PGOPTIONS="-c search_path=$schema_copy" psql -q "$PG" -f "$tmp/copy/schema.sql" >/dev/null
+    t0=$(now)
+    PGOPTIONS="-c search_path=$schema_copy" psql -q -1 "$PG" -f "$tmp/copy/load.sql" >/dev/null
+    t1=$(now)
+    copy_rate=$(rate "$total" "$t0" "$t1")
+    echo "peer: psql COPY, unindexed: $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s, $copy_rate rows/s"
+    awk -v p="$pg_rate" -v s="$sq_rate" -v c="$copy_rate" 'BEGIN {
+        printf "ratio PostgreSQL import / COPY: %.2f (goal >= 0.5, issue: within 2x)\n", p / c
+        printf "ratio SQLite import / COPY:     %.2f (goal >= 300k rows/s; stretch >= 0.4x COPY)\n", s / c }'
+else
+    echo "PostgreSQL at $PG not reachable: PostgreSQL import and COPY peer skipped"
+fi
+
+"$EX/at_latency" "$tmp/data-sqlite" - 1000
