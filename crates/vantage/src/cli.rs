@@ -86,4 +86,11 @@ pub enum Command {
     /// Bismark passive: ingest router updates, process sessions into traffic statistics
     #[command(subcommand)]
     Passive(commands::passive::PassiveCommand),
+    /// One daemon for every kind: collector, uploads, pipeline ticks, HTTP API, web UI, metrics
+    #[command(after_help = "Examples:\n  vantage --data /srv/vantage serve                 \
+        http://127.0.0.1:8080/ (UI), /api/v1/openapi.json, /metrics\n  \
+        VANTAGE_SERVER_TOKEN=s3cret vantage serve --bind 0.0.0.0:8080 --tick-seconds 30\n\n\
+        Uploads and other writes need the token (Authorization: Bearer TOKEN); a non-loopback \
+        --bind refuses to start without one. SIGTERM or SIGINT stops it after the current tick.")]
+    Serve(commands::serve::ServeArgs),
 }

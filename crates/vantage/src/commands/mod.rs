@@ -6,6 +6,7 @@ pub mod netstate;
 pub mod packets;
 pub mod passive;
 pub mod reports;
+pub mod serve;
 pub mod sql;
 pub mod status;
 pub mod verify;
@@ -35,5 +36,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Packets(c) => packets::run(&ctx, c),
         Command::Passive(c) => passive::run(&ctx, c),
         Command::Reports(c) => reports::run(&ctx, c),
+        Command::Serve(a) => serve::run(&ctx, a),
     }
 }

@@ -1,0 +1,55 @@
+//! `/healthz`, `/metrics` and `/api/v1/status` (the catalog's `vantage status`).
+
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{extract::State, Router};
+use serde_json::json;
+use vantage_warehouse::catalog;
+
+use super::{json, Shared};
+use crate::error::ApiError;
+
+/// Routes under `/api/v1`.
+pub fn routes() -> Router<Shared> {
+    Router::new().route("/status", get(status))
+}
+
+/// Routes at the root.
+pub fn root_routes() -> Router<Shared> {
+    Router::new().route("/healthz", get(healthz)).route("/metrics", get(metrics))
+}
+
+/// Healthy when the warehouse answers a query.
+async fn healthz(State(s): State<Shared>) -> Result<Response, ApiError> {
+    s.blocking(|_, wh| {
+        vantage_warehouse::Sql::query_i64(wh, "SELECT 1", &[])?;
+        Ok(())
+    })
+    .await?;
+    Ok(json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})))
+}
+
+async fn status(State(s): State<Shared>) -> Result<Response, ApiError> {
+    let (kinds, describe) = s.blocking(|_, wh| Ok((catalog::status(wh)?, wh.describe()))).await?;
+    Ok(json(json!({"warehouse": describe, "kinds": kinds})))
+}
+
+async fn metrics(State(s): State<Shared>) -> Result<Response, ApiError> {
+    let text = s
+        .blocking(|st, wh| {
+            let kinds = catalog::status(wh)?;
+            let packets = vantage_packets::packets_root(&st.data, &st.packets)
+                .ok()
+                .and_then(|root| vantage_packets::stats(&root).ok())
+                .and_then(|p| serde_json::to_value(p).ok());
+            Ok(st.metrics.render(&kinds, packets.as_ref()))
+        })
+        .await?;
+    let mut r = text.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    Ok(r)
+}
