@@ -504,6 +504,11 @@ impl PacketsConfig {
         }
         Filter::parse(&self.filter)
             .map_err(|source| ConfigError::Filter { class: "<capture filter>".into(), source })?;
+        if self.segment_format == SegmentFormat::Pcapng {
+            tracing::warn!(
+                "[packets]: segment_format = \"pcapng\" is not written yet; segments are pcap."
+            );
+        }
         if self.snaplen == 0 || self.snaplen > crate::capture::MAX_SNAPLEN {
             return Err(ConfigError::Invalid(format!(
                 "snaplen {} must be 1..={}",

@@ -22,6 +22,8 @@ mod error;
 mod filter;
 pub mod flows;
 mod key;
+mod logs;
+mod maintain;
 mod pcapout;
 pub mod query;
 mod record;
@@ -46,12 +48,13 @@ pub use crate::{
     error::{ConfigError, FilterError, ReadError, StoreError, VidxError},
     filter::{Dir, Family, Filter, Net, Node, PacketRef, Prim},
     key::{addr_text as flows_addr, parse_key, ConnKey, IndexKind, Key},
+    maintain::{prune, reindex},
     pcapout::OutputWriter,
     query::{Query, QueryResult, Selector},
     record::{packets_root, record_files, FileReport, RecordReport},
     recorder::{FileOutcome, Recorder},
     ring::Ring,
     stats::{stats, ClassStats, Stats},
-    store::Store,
+    store::{Recovery, Store},
     vidx::{Vidx, MAGIC as VIDX_MAGIC},
 };

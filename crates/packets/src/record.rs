@@ -91,6 +91,30 @@ fn write_flows(
     Ok(n)
 }
 
+/// The content hash that deduplicates quarantine rows, streamed (captures may be huge).
+fn file_sha256(path: &Path) -> (String, u64) {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut h = sha2::Sha256::new();
+    let mut size = 0u64;
+    if let Ok(f) = std::fs::File::open(path) {
+        let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+        let mut buf = vec![0u8; 1 << 20];
+        while let Ok(n) = r.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            h.update(buf.get(..n).unwrap_or_default());
+            size += n as u64;
+        }
+    }
+    (hex_lower(&h.finalize()), size)
+}
+
+fn hex_lower(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 /// Records `files` in order into the packets directory, then flushes, emits every flow
 /// (`end_of_input`) and closes the segments. A rejected file is reported (with a
 /// quarantine row) and the next one read; its earlier packets are kept.
@@ -143,8 +167,7 @@ pub fn record_files(
         let error = out.error.as_ref().map(|e| e.to_string());
         if let Some(e) = &out.error {
             tracing::warn!(file = %path.display(), error = %e, "Capture file rejected.");
-            let bytes = std::fs::read(path).unwrap_or_default();
-            let sha = vantage_core::hash::sha256_hex(&bytes);
+            let (sha, size) = file_sha256(path);
             let reason = e.reason();
             let msg = e.to_string();
             wh.transaction(|tx| -> Result<(), StoreError> {
@@ -152,7 +175,7 @@ pub fn record_files(
                     kind: "packets",
                     path: &key,
                     sha256: &sha,
-                    size: bytes.len() as u64,
+                    size,
                     bucket: None,
                     state: ArrivalState::Rejected,
                 };

@@ -41,6 +41,7 @@ pub struct Recorder {
     last_flush: i64,
     stopped: Option<PathBuf>,
     fail_at: Option<u64>,
+    first_ts: Option<i64>,
 }
 
 /// What reading one file did.
@@ -85,6 +86,7 @@ impl Recorder {
             last_flush: i64::MIN,
             stopped: None,
             fail_at: None,
+            first_ts: None,
         })
     }
 
@@ -185,6 +187,9 @@ impl Recorder {
     }
 
     fn record_inner(&mut self, f: &Frame) -> Result<(), StoreError> {
+        if self.first_ts.is_none() {
+            self.first_ts = Some(f.ts_ns);
+        }
         self.counters.tot_pkts += 1;
         self.counters.tot_bytes += u64::from(f.wirelen);
         let pref = PacketRef {
@@ -382,6 +387,16 @@ impl Recorder {
             self.store.classes.values().map(|c| c.evicted).sum::<u64>();
         let root = self.store.root().to_path_buf();
         self.counters.save(&root).map_err(|e| StoreError::io(Counters::path(&root), e))?;
+        let span = match (self.first_ts, self.table.clock()) {
+            (Some(a), Some(b)) => (b - a) as f64 / 1e9,
+            _ => 0.0,
+        };
+        if let Ok(st) = crate::stats::stats(&root) {
+            let rings = self.ring_usage();
+            if let Err(e) = crate::logs::write(&root, &self.counters, &st, 0, span, &rings) {
+                tracing::warn!(error = %e, "Logs not written.");
+            }
+        }
         Ok(std::mem::take(&mut self.flows))
     }
 

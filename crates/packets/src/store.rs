@@ -373,6 +373,56 @@ impl Store {
     }
 }
 
+impl Store {
+    /// `vantage packets reindex`: rebuilds every segment's `.vidx` from the segment and
+    /// drops the merged levels (rebuilt by [`Store::merge`]). Returns segments indexed.
+    pub fn reindex_all(
+        &mut self,
+        enabled: &[IndexKind],
+        gap: i64,
+        frag_timeout: i64,
+    ) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for cd in self.classes.values_mut() {
+            for c in &mut cd.closed {
+                let idx = segment::reindex(&c.pcap, enabled, gap, frag_timeout)?;
+                let bytes = idx.encode(c.segid);
+                vantage_core::publish::write_atomic(&c.vidx, &bytes, false).map_err(io(&c.vidx))?;
+                c.vidx_bytes = bytes.len() as u64;
+                n += 1;
+            }
+            for m in cd.merged.drain(..) {
+                fs::remove_file(&m.path).map_err(io(&m.path))?;
+            }
+        }
+        Ok(n)
+    }
+
+    /// `vantage packets prune --class NAME`: deletes a class's segments, indexes and
+    /// merged levels (for classes no longer configured). Returns segments deleted.
+    pub fn prune_class(&mut self, dir_name: &str) -> Result<u64, StoreError> {
+        let Some(mut cd) = self.classes.remove(dir_name) else {
+            return Err(StoreError::Query(format!(
+                "no class directory {dir_name:?} in {}",
+                self.root.display()
+            )));
+        };
+        let n = cd.closed.len() as u64;
+        for c in cd.closed.drain(..) {
+            remove_segment(&c)?;
+        }
+        drop_merged(&mut cd)?;
+        for d in [cd.dir.clone(), Self::index_dir(&self.root).join(dir_name)] {
+            match fs::remove_dir_all(&d) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io(&d, e)),
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// Deletes the merged files all of whose segments are gone.
 fn drop_merged(cd: &mut ClassDir) -> Result<(), StoreError> {
     let oldest = cd.closed.first().map_or(u64::MAX, |c| c.segid);

@@ -36,6 +36,8 @@ const INTERVALS: u8 = 0x40;
 const SEGIDS: u8 = 0x20;
 const TIME_DIR: u8 = 0x80;
 const SECTION_CRCS: u8 = 0x82;
+/// Checksum granularity of lazily read sections.
+const CHUNK: usize = 4096;
 /// Per ip key: byte offset of its postings (`u64` per key, in key-table order).
 const POSTINGS_DIR: u8 = 0x90;
 /// Postings: per key a varint count, then varint deltas of record offsets.
@@ -247,8 +249,8 @@ fn get_varint(b: &[u8], pos: &mut usize) -> Option<u64> {
 /// Header, section table, sections, a section-checksum section, trailer.
 ///
 /// The last section (kind `0x82`) holds a CRC-32C of the header with its section table,
-/// then one per section in table order: a query reads and checks only the sections it
-/// uses instead of the whole file. Readers that do not know the kind skip it; the
+/// then one per 4 KiB chunk of each section in table order: a query reads and checks only
+/// the chunks its binary searches touch instead of the whole file. Readers that do not know the kind skip it; the
 /// trailer's whole-file CRC is there for them and for `verify`.
 fn assemble(h: &Header, sections: &[SectionBody]) -> Vec<u8> {
     let n = sections.len() + 1;
@@ -281,12 +283,15 @@ fn assemble(h: &Header, sections: &[SectionBody]) -> Vec<u8> {
         entry(&mut out, *kind, *key_len, *count, offset, body.len() as u64);
         offset += body.len() as u64;
     }
-    entry(&mut out, SECTION_CRCS, 4, n as u64, offset, 4 * n as u64);
-    let mut crcs = Vec::with_capacity(4 * n);
+    let n_crcs = 1 + sections.iter().map(|(_, _, _, b)| b.len().div_ceil(CHUNK)).sum::<usize>();
+    entry(&mut out, SECTION_CRCS, 4, n_crcs as u64, offset, 4 * n_crcs as u64);
+    let mut crcs = Vec::with_capacity(4 * n_crcs);
     crcs.extend_from_slice(&crc32c::crc32c(&out).to_le_bytes());
     for (_, _, _, body) in sections {
         out.extend_from_slice(body);
-        crcs.extend_from_slice(&crc32c::crc32c(body).to_le_bytes());
+        for chunk in body.chunks(CHUNK) {
+            crcs.extend_from_slice(&crc32c::crc32c(chunk).to_le_bytes());
+        }
     }
     out.extend_from_slice(&crcs);
     let crc = crc32c::crc32c(&out);
@@ -419,7 +424,8 @@ pub struct Vidx {
     /// The header.
     pub header: Header,
     sections: Vec<Section>,
-    loaded: Vec<std::cell::OnceCell<Vec<u8>>>,
+    /// Lazy mode: per section, its verified 4 KiB chunks, and its first CRC's index.
+    chunks: Vec<(usize, Vec<std::cell::OnceCell<Vec<u8>>>)>,
     damaged: std::cell::Cell<bool>,
     len: u64,
 }
@@ -524,7 +530,7 @@ impl Vidx {
         let len = bytes.len() as u64;
         Ok(Vidx {
             path: path.into(),
-            loaded: (0..sections.len()).map(|_| std::cell::OnceCell::new()).collect(),
+            chunks: Vec::new(),
             source: Source::Whole(bytes),
             header,
             sections,
@@ -610,33 +616,64 @@ impl Vidx {
         self.sections.iter().find(|s| s.kind == kind).copied()
     }
 
-    /// A section's bytes; in lazy mode read and checked on first use (a mismatch marks
-    /// the index damaged and reads as empty).
-    fn data(&self, s: &Section) -> &[u8] {
+    /// `len` bytes of a section from `start`; in lazy mode the chunks holding them are
+    /// read and checked on first use (a mismatch marks the index damaged and reads as
+    /// empty).
+    fn range(&self, s: &Section, start: usize, len: usize) -> std::borrow::Cow<'_, [u8]> {
+        use std::borrow::Cow;
+        let end = start.saturating_add(len).min(s.length);
+        if start >= end {
+            return Cow::Borrowed(&[]);
+        }
         match &self.source {
-            Source::Whole(b) => b.get(s.offset..s.offset + s.length).unwrap_or_default(),
+            Source::Whole(b) => {
+                Cow::Borrowed(b.get(s.offset + start..s.offset + end).unwrap_or_default())
+            }
             Source::Lazy { file, crcs } => {
-                let pos =
-                    self.sections.iter().position(|x| x.index == s.index).unwrap_or(usize::MAX);
-                let Some(cell) = self.loaded.get(pos) else { return &[] };
-                cell.get_or_init(|| {
-                    let mut buf = vec![0u8; s.length];
-                    let ok = file.read_exact_at(&mut buf, s.offset as u64).is_ok()
-                        && crcs.get(s.index + 1) == Some(&crc32c::crc32c(&buf));
-                    if ok {
-                        buf
-                    } else {
-                        self.damaged.set(true);
-                        Vec::new()
-                    }
-                })
+                let pos = self.sections.iter().position(|x| x.index == s.index);
+                let Some((base, cells)) = pos.and_then(|p| self.chunks.get(p)) else {
+                    return Cow::Borrowed(&[]);
+                };
+                let chunk = |c: usize| -> &[u8] {
+                    let Some(cell) = cells.get(c) else { return &[] };
+                    cell.get_or_init(|| {
+                        let from = c * CHUNK;
+                        let mut buf = vec![0u8; CHUNK.min(s.length - from)];
+                        let ok = file.read_exact_at(&mut buf, (s.offset + from) as u64).is_ok()
+                            && crcs.get(base + c) == Some(&crc32c::crc32c(&buf));
+                        if ok {
+                            buf
+                        } else {
+                            self.damaged.set(true);
+                            Vec::new()
+                        }
+                    })
+                };
+                let (c0, c1) = (start / CHUNK, (end - 1) / CHUNK);
+                if c0 == c1 {
+                    let d = chunk(c0);
+                    return Cow::Borrowed(
+                        d.get(start - c0 * CHUNK..end - c0 * CHUNK).unwrap_or_default(),
+                    );
+                }
+                let mut out = Vec::with_capacity(end - start);
+                for c in c0..=c1 {
+                    let d = chunk(c);
+                    let lo = start.saturating_sub(c * CHUNK).min(d.len());
+                    let hi = (end - c * CHUNK).min(d.len());
+                    out.extend_from_slice(d.get(lo..hi).unwrap_or_default());
+                }
+                if out.len() != end - start {
+                    self.damaged.set(true);
+                    out.clear();
+                }
+                Cow::Owned(out)
             }
         }
     }
 
-    fn entry(&self, s: &Section, width: usize, i: usize) -> &[u8] {
-        let at = i * width;
-        self.data(s).get(at..at + width).unwrap_or_default()
+    fn entry(&self, s: &Section, width: usize, i: usize) -> std::borrow::Cow<'_, [u8]> {
+        self.range(s, i * width, width)
     }
 
     /// True once a lazily read section failed its checksum: results are not to be trusted.
@@ -681,7 +718,9 @@ impl Vidx {
             .find(|at| prefix.get(*at) == Some(&SECTION_CRCS));
         let Some(at) = crc_entry else { return Vidx::read(path) };
         let (c_off, c_len) = (le_u64(&prefix, at + 16), le_u64(&prefix, at + 24));
-        if c_off.checked_add(c_len).is_none_or(|e| e > len - 8) || c_len > 4 * 256 {
+        if c_off.checked_add(c_len).is_none_or(|e| e > len - 8)
+            || c_len > 4 * (len / CHUNK as u64 + 512)
+        {
             return Err(corrupt(at as u64, "section beyond the end of the file"));
         }
         let mut cbuf = vec![0u8; c_len as usize];
@@ -691,9 +730,30 @@ impl Vidx {
             return Err(corrupt(0, "checksum mismatch in the header: damaged index"));
         }
         let (header, sections) = Self::table(path, &prefix, (len - 8) as usize)?;
+        // CRC indexes follow the table order of every section but the checksum one.
+        let mut base = 1usize;
+        let mut starts = HashMap::new();
+        for i in 0..n {
+            let at = header_len + i * SECTION_LEN;
+            if prefix.get(at) == Some(&SECTION_CRCS) {
+                continue;
+            }
+            starts.insert(i, base);
+            base += usize::try_from(le_u64(&prefix, at + 24)).unwrap_or(0).div_ceil(CHUNK);
+        }
+        if base != crcs.len() {
+            return Err(corrupt(c_off, "checksum section does not match the sections"));
+        }
+        let chunks = sections
+            .iter()
+            .map(|s| {
+                let b = starts.get(&s.index).copied().unwrap_or(usize::MAX);
+                (b, (0..s.length.div_ceil(CHUNK)).map(|_| std::cell::OnceCell::new()).collect())
+            })
+            .collect();
         Ok(Vidx {
             path: path.into(),
-            loaded: (0..sections.len()).map(|_| std::cell::OnceCell::new()).collect(),
+            chunks,
             source: Source::Lazy { file, crcs },
             header,
             sections,
@@ -719,13 +779,13 @@ impl Vidx {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => {
-                    let first = le_u32(e, keys.key_len) as usize;
-                    let count = le_u32(e, keys.key_len + 4) as usize;
+                    let first = le_u32(&e, keys.key_len) as usize;
+                    let count = le_u32(&e, keys.key_len + 4) as usize;
                     return (first..first.saturating_add(count))
                         .take_while(|i| *i < ivs.count)
                         .map(|i| {
                             let e = self.entry(&ivs, 16, i);
-                            (le_u64(e, 0) as i64, le_u64(e, 8) as i64)
+                            (le_u64(&e, 0) as i64, le_u64(&e, 8) as i64)
                         })
                         .collect();
                 }
@@ -747,8 +807,8 @@ impl Vidx {
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => {
                     return Some((
-                        le_u32(e, keys.key_len) as usize,
-                        le_u32(e, keys.key_len + 4) as usize,
+                        le_u32(&e, keys.key_len) as usize,
+                        le_u32(&e, keys.key_len + 4) as usize,
                     ))
                 }
             }
@@ -768,7 +828,8 @@ impl Vidx {
         let mut found = None;
         while lo < hi {
             let mid = (lo + hi) / 2;
-            match self.entry(&keys, width, mid).get(..keys.key_len).unwrap_or_default().cmp(want) {
+            let e = self.entry(&keys, width, mid);
+            match e.get(..keys.key_len).unwrap_or_default().cmp(want) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => {
@@ -778,8 +839,15 @@ impl Vidx {
             }
         }
         let Some(i) = found else { return Some(Vec::new()) };
-        let mut pos = usize::try_from(le_u64(self.entry(&dir, 8, i), 0)).ok()?;
-        let b = self.data(&blob);
+        let from = usize::try_from(le_u64(&self.entry(&dir, 8, i), 0)).ok()?;
+        let to = if i + 1 < dir.count {
+            usize::try_from(le_u64(&self.entry(&dir, 8, i + 1), 0)).ok()?
+        } else {
+            blob.length
+        };
+        let b = self.range(&blob, from, to.checked_sub(from)?);
+        let b = &b[..];
+        let mut pos = 0usize;
         let n = get_varint(b, &mut pos)?;
         let mut out = Vec::with_capacity(usize::try_from(n.min(1 << 24)).unwrap_or(0));
         let mut off = 0u64;
@@ -809,7 +877,7 @@ impl Vidx {
         };
         (first..first.saturating_add(count))
             .take_while(|i| *i < segs.count)
-            .map(|i| le_u64(self.entry(&segs, 8, i), 0))
+            .map(|i| le_u64(&self.entry(&segs, 8, i), 0))
             .collect()
     }
 
@@ -825,10 +893,10 @@ impl Vidx {
             .map(|i| {
                 let e = self.entry(&s, 32, i);
                 TimeEntry {
-                    offset: le_u64(e, 0),
-                    ordinal: le_u64(e, 8),
-                    min: le_u64(e, 16) as i64,
-                    max: le_u64(e, 24) as i64,
+                    offset: le_u64(&e, 0),
+                    ordinal: le_u64(&e, 8),
+                    min: le_u64(&e, 16) as i64,
+                    max: le_u64(&e, 24) as i64,
                 }
             })
             .collect()
@@ -840,7 +908,7 @@ impl Vidx {
         (0..s.count)
             .map(|i| {
                 let e = self.entry(&s, 48, i);
-                (le_u64(e, 0), Key::new(e.get(8..48).unwrap_or_default()))
+                (le_u64(&e, 0), Key::new(e.get(8..48).unwrap_or_default()))
             })
             .collect()
     }

@@ -6,3 +6,5 @@ mod conformance;
 mod pcapng;
 #[path = "suite/record.rs"]
 mod record;
+#[path = "suite/warehouse.rs"]
+mod warehouse;

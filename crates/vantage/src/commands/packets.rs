@@ -34,6 +34,16 @@ pub enum PacketsCommand {
         after_help = "Examples:\n  vantage packets stats\n  vantage packets stats --format json"
     )]
     Stats,
+    /// Rebuild every segment's index from the segment (after an index format change)
+    #[command(after_help = "Example:\n  vantage packets reindex")]
+    Reindex,
+    /// Delete one class's segments and indexes (a class no longer configured)
+    #[command(after_help = "Example:\n  vantage packets prune --class old_http")]
+    Prune {
+        /// The class directory under classes/
+        #[arg(long)]
+        class: String,
+    },
 }
 
 /// `record` arguments.
@@ -89,6 +99,26 @@ pub fn run(ctx: &Context, cmd: &PacketsCommand) -> anyhow::Result<()> {
         PacketsCommand::Record(a) => record(ctx, a),
         PacketsCommand::Query(a) => run_query(ctx, a),
         PacketsCommand::Stats => stats(ctx),
+        PacketsCommand::Reindex => {
+            let cfg = config(ctx)?;
+            let data = ctx.data_dir()?;
+            let wh = ctx.warehouse(&data)?;
+            let n = vantage_packets::reindex(&data, &wh, &cfg).coded()?;
+            if ctx.chatty() {
+                eprintln!("{n} segments reindexed");
+            }
+            Ok(())
+        }
+        PacketsCommand::Prune { class } => {
+            let cfg = config(ctx)?;
+            let data = ctx.data_dir()?;
+            let wh = ctx.warehouse(&data)?;
+            let n = vantage_packets::prune(&data, &wh, &cfg, class).coded()?;
+            if ctx.chatty() {
+                eprintln!("class {class}: {n} segments deleted");
+            }
+            Ok(())
+        }
     }
 }
 
