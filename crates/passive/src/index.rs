@@ -47,6 +47,16 @@ pub fn index_update(
     u: &Update,
     origin: &Origin<'_>,
 ) -> Result<Indexed, WarehouseError> {
+    index_encoded(db, u, codec::encode(u), origin)
+}
+
+/// [`index_update`] with the body already encoded (ingest encodes on its workers).
+pub fn index_encoded(
+    db: &mut dyn Sql,
+    u: &Update,
+    body: Vec<u8>,
+    origin: &Origin<'_>,
+) -> Result<Indexed, WarehouseError> {
     let key = u.session();
     let seq = i64::from(u.sequence_number);
     let existing = db.query(
@@ -67,7 +77,7 @@ pub fn index_update(
         origin.member.into(),
         origin.text_sha256.into(),
         origin.raw_size.into(),
-        codec::encode(u).into(),
+        body.into(),
         warnings.into(),
         Timestamp::now().nanos().into(),
     ]);

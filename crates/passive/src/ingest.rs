@@ -198,15 +198,40 @@ pub fn ingest_paths(
     env: &PassiveEnv,
     wh: &mut Warehouse,
     paths: &[PathBuf],
+    progress: impl FnMut(&SourceReport),
+) -> Result<Vec<SourceReport>, PassiveError> {
+    ingest_paths_with(env, wh, paths, None, progress)
+}
+
+/// The worker pool members are prepared on (None: one worker, no pool).
+pub(crate) fn pool(workers: usize) -> Result<Option<rayon::ThreadPool>, PassiveError> {
+    if workers <= 1 {
+        return Ok(None);
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .build()
+        .map(Some)
+        .map_err(|e| PassiveError::Usage(format!("worker threads: {e}")))
+}
+
+/// [`ingest_paths`] with members decoded and parsed on `workers` threads (default:
+/// configuration, then cores); the warehouse writes stay one transaction per source.
+pub fn ingest_paths_with(
+    env: &PassiveEnv,
+    wh: &mut Warehouse,
+    paths: &[PathBuf],
+    workers: Option<usize>,
     mut progress: impl FnMut(&SourceReport),
 ) -> Result<Vec<SourceReport>, PassiveError> {
     let files = expand(paths)?;
     let _lock = vantage_warehouse::Lock::acquire(wh, &env.data, crate::LOCK)?;
     crate::schema::migrate(wh)?;
+    let pool = pool(env.workers(workers))?;
     let mut out = Vec::new();
     for f in files {
         let bytes = std::fs::read(&f).map_err(io(&f))?;
-        let r = ingest_source(env, wh, &f.display().to_string(), &bytes, false)?;
+        let r = ingest_source(env, wh, &f.display().to_string(), &bytes, false, pool.as_ref())?;
         progress(&r);
         out.push(r);
     }
@@ -224,7 +249,8 @@ pub fn ingest_bytes(
 ) -> Result<SourceReport, PassiveError> {
     let _lock = vantage_warehouse::Lock::acquire(wh, &env.data, crate::LOCK)?;
     crate::schema::migrate(wh)?;
-    ingest_source(env, wh, name, bytes, true)
+    let pool = pool(env.workers(None))?;
+    ingest_source(env, wh, name, bytes, true, pool.as_ref())
 }
 
 /// Whether a file met in a directory walk can be an input: a tarball, a gzip, or a plain
@@ -319,6 +345,7 @@ pub(crate) fn ingest_source(
     name: &str,
     bytes: &[u8],
     upload: bool,
+    pool: Option<&rayon::ThreadPool>,
 ) -> Result<SourceReport, PassiveError> {
     let sha = sha256_hex(bytes);
     let mut report = SourceReport {
@@ -352,6 +379,16 @@ pub(crate) fn ingest_source(
             Layout::Single => (vec![(base_name(name).to_string(), bytes.to_vec())], None),
         }
     };
+    let prepare = || -> Vec<Prepared> {
+        match pool {
+            Some(pool) if members.len() > 1 => pool.install(|| {
+                use rayon::prelude::*;
+                members.par_iter().map(|(m, b)| prepare_member(env, name, m, b)).collect()
+            }),
+            _ => members.iter().map(|(m, b)| prepare_member(env, name, m, b)).collect(),
+        }
+    };
+    let mut prepared = if md5_bad { Vec::new() } else { prepare() };
     let archived = if md5_bad { None } else { Some(archive(env, name, bytes, &sha, upload)?) };
     wh.transaction(|tx| {
         let archive_path = archived.as_ref().map(|p| p.display().to_string());
@@ -388,8 +425,8 @@ pub(crate) fn ingest_source(
             quarantine_bytes(env, tx, name, None, bytes, "md5_mismatch", &msg)?;
         } else {
             let mut touched = BTreeSet::new();
-            for (member, body) in &members {
-                let r = ingest_member(env, tx, name, source_id, member, body, &mut touched)?;
+            for ((member, body), p) in members.iter().zip(prepared.drain(..)) {
+                let r = ingest_member(env, tx, name, source_id, member, body, p, &mut touched)?;
                 match r.outcome {
                     "indexed" => report.indexed += 1,
                     "duplicate" => report.duplicates += 1,
@@ -478,50 +515,37 @@ fn quarantined(member: &str, reason: &'static str, message: String) -> MemberRep
     }
 }
 
-/// Parses, anonymizes and indexes one member; bad ones are quarantined.
-fn ingest_member(
-    env: &PassiveEnv,
-    tx: &mut dyn Sql,
-    source: &str,
-    source_id: i64,
-    member: &str,
-    bytes: &[u8],
-    touched: &mut BTreeSet<SessionKey>,
-) -> Result<MemberReport, PassiveError> {
-    let place =
-        if member == base_name(source) { source.to_string() } else { format!("{source}:{member}") };
-    let fail = |tx: &mut dyn Sql, r: MemberReport| -> Result<MemberReport, PassiveError> {
-        let m = r.message.clone().unwrap_or_default();
-        let stored = quarantine_bytes(
-            env,
-            tx,
-            source,
-            Some(member),
-            bytes,
-            r.reason.unwrap_or("parse"),
-            &m,
-        )?;
-        tx.execute(
-            "INSERT INTO passive_member_quarantine (source_id, member, reason, section, line, message, stored_path)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-            &[
-                source_id.into(),
-                member.into(),
-                r.reason.unwrap_or("parse").into(),
-                r.section.into(),
-                r.line.into(),
-                m.into(),
-                stored.into(),
-            ],
-        )?;
-        Ok(r)
-    };
+/// A member made ready outside the transaction: decoded, parsed, anonymized, encoded.
+/// Pure work, so members are prepared in parallel (`--workers`).
+enum Prepared {
+    Update {
+        u: Box<crate::Update>,
+        raw_node: String,
+        text_sha: String,
+        raw_size: u64,
+        body: Vec<u8>,
+    },
+    Frequent(String),
+    Failed(MemberReport),
+}
+
+fn place_of(source: &str, member: &str) -> String {
+    if member == base_name(source) {
+        source.to_string()
+    } else {
+        format!("{source}:{member}")
+    }
+}
+
+/// Decodes, parses and anonymizes one member (no warehouse access).
+fn prepare_member(env: &PassiveEnv, source: &str, member: &str, bytes: &[u8]) -> Prepared {
+    let place = place_of(source, member);
     let text = match decode_member(bytes) {
         Ok(t) => t,
-        Err(e) => return fail(tx, quarantined(member, "gzip", format!("{place}: {e}"))),
+        Err(e) => return Prepared::Failed(quarantined(member, "gzip", format!("{place}: {e}"))),
     };
     if frequent::is_frequent(&text) {
-        return ingest_frequent(env, tx, &place, member, &text).or_else(|r| fail(tx, *r));
+        return Prepared::Frequent(text);
     }
     let mut u = match parse_update(&text) {
         Ok(u) => u,
@@ -529,12 +553,12 @@ fn ingest_member(
             let mut r = quarantined(member, "parse", format!("{place}: {e}"));
             r.section = Some(e.section.as_str());
             r.line = Some(e.line);
-            return fail(tx, r);
+            return Prepared::Failed(r);
         }
     };
     if u.anonymization_context.is_none() {
         let msg = format!("{place}: UNANONYMIZED update; only anonymized updates are kept");
-        return fail(tx, quarantined(member, "unanonymized", msg));
+        return Prepared::Failed(quarantined(member, "unanonymized", msg));
     }
     let expected_name = format!("{}-{}-{}", u.node_id, u.session_id, u.sequence_number);
     let stem = member.rsplit('/').next().unwrap_or(member);
@@ -545,17 +569,76 @@ fn ingest_member(
             message: format!("member name {stem} differs from the key {expected_name}"),
         });
     }
-    let raw = u.node_id.clone();
+    let raw_node = u.node_id.clone();
     env.anonymizer.apply(&mut u);
-    if u.node_id != raw {
+    let body = crate::codec::encode(&u);
+    Prepared::Update {
+        u: Box::new(u),
+        raw_node,
+        text_sha: sha256_hex(text.as_bytes()),
+        raw_size: text.len() as u64,
+        body,
+    }
+}
+
+/// Indexes one prepared member in the source's transaction; bad ones are quarantined.
+#[allow(clippy::too_many_arguments)]
+fn ingest_member(
+    env: &PassiveEnv,
+    tx: &mut dyn Sql,
+    source: &str,
+    source_id: i64,
+    member: &str,
+    bytes: &[u8],
+    prepared: Prepared,
+    touched: &mut BTreeSet<SessionKey>,
+) -> Result<MemberReport, PassiveError> {
+    let place = place_of(source, member);
+    let fail = |tx: &mut dyn Sql, r: MemberReport| -> Result<MemberReport, PassiveError> {
+        let m = r.message.clone().unwrap_or_default();
+        let reason = r.reason.unwrap_or("parse");
+        let stored = quarantine_bytes(env, tx, source, Some(member), bytes, reason, &m)?;
+        tx.execute(
+            "INSERT INTO passive_member_quarantine (source_id, member, reason, section, line, message, stored_path)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            &[
+                source_id.into(),
+                member.into(),
+                reason.into(),
+                r.section.into(),
+                r.line.into(),
+                m.into(),
+                stored.into(),
+            ],
+        )?;
+        Ok(r)
+    };
+    let (u, raw_node, text_sha, raw_size, body) = match prepared {
+        Prepared::Failed(r) => return fail(tx, r),
+        Prepared::Frequent(text) => {
+            return ingest_frequent(env, tx, &place, member, &text).or_else(|r| fail(tx, *r))
+        }
+        Prepared::Update { u, raw_node, text_sha, raw_size, body } => {
+            (u, raw_node, text_sha, raw_size, body)
+        }
+    };
+    if u.node_id != raw_node {
         tx.execute(
             "INSERT INTO passive_node_aliases (node_id, raw_node_id) VALUES (?, ?) ON CONFLICT (node_id) DO NOTHING",
-            &[u.node_id.as_str().into(), raw.into()],
+            &[u.node_id.as_str().into(), raw_node.into()],
         )?;
     }
-    let text_sha = sha256_hex(text.as_bytes());
-    let origin = Origin { source_id, member, text_sha256: &text_sha, raw_size: text.len() as u64 };
-    match index::index_update(tx, &u, &origin)? {
+    let origin = Origin { source_id, member, text_sha256: &text_sha, raw_size };
+    let plain = |outcome: &'static str, key| MemberReport {
+        member: member.to_string(),
+        outcome,
+        key,
+        reason: None,
+        section: None,
+        line: None,
+        message: None,
+    };
+    match index::index_encoded(tx, &u, body, &origin)? {
         Indexed::New => {
             let k = u.session();
             let key = (
@@ -565,30 +648,24 @@ fn ingest_member(
                 i64::from(u.sequence_number),
             );
             touched.insert(k);
-            Ok(MemberReport {
-                member: member.to_string(),
-                outcome: "indexed",
-                key: Some(key),
-                reason: None,
-                section: None,
-                line: None,
-                message: None,
-            })
+            Ok(plain("indexed", Some(key)))
         }
-        Indexed::Duplicate => Ok(MemberReport {
-            member: member.to_string(),
-            outcome: "duplicate",
-            key: None,
-            reason: None,
-            section: None,
-            line: None,
-            message: None,
-        }),
+        Indexed::Duplicate => Ok(plain("duplicate", None)),
         Indexed::Conflict => {
-            let msg = format!("{place}: key {expected_name} already indexed with another text; the first one is kept");
+            let msg = format!(
+                "{place}: key {}-{}-{} already indexed with another text; the first one is kept",
+                raw_node_or(&u.node_id),
+                u.session_id,
+                u.sequence_number
+            );
             fail(tx, quarantined(member, "conflicting_duplicate", msg))
         }
     }
+}
+
+/// Messages name the pseudonym: the raw id stays in the alias table.
+fn raw_node_or(node: &str) -> &str {
+    node
 }
 
 /// Stores a frequent update (spec §2.5); its key comes from the member name.

@@ -50,8 +50,8 @@ pub use crate::{
     generate::{generate, GenLayout, GenerateOptions, GenerateReport, RouterTruth, WHITELIST},
     index::{contiguous_through, index_update, ranges, refresh_sessions, Indexed, Origin},
     ingest::{
-        expand, ingest_bytes, ingest_paths, ingest_updates, md5_in_name, MemberReport,
-        SourceReport, SourceStatus,
+        expand, ingest_bytes, ingest_paths, ingest_paths_with, ingest_updates, md5_in_name,
+        MemberReport, SourceReport, SourceStatus,
     },
     parser::{parse_update, split_sections, ParseError},
     process::{process, ProcessOptions, ProcessReport, ProcessorReport, PROCESSORS},

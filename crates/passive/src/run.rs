@@ -21,7 +21,8 @@ pub struct RunOptions {
     pub process: ProcessOptions,
 }
 
-/// One tick: ingest the spool, then process. Takes the `passive` lock for both.
+/// One tick: ingest the spool, then process, both on `opts.process.workers` threads.
+/// Takes the `passive` lock for both.
 pub fn run(
     env: &PassiveEnv,
     wh: &mut Warehouse,
@@ -37,9 +38,11 @@ pub fn run(
         vec![env.data.inbox("passive")?]
     };
     let mut reports = Vec::new();
+    let pool = ingest::pool(env.workers(opts.process.workers))?;
     for f in ingest::expand(&dirs)? {
         let bytes = std::fs::read(&f).map_err(io(&f))?;
-        let r = ingest::ingest_source(env, wh, &f.display().to_string(), &bytes, false)?;
+        let r =
+            ingest::ingest_source(env, wh, &f.display().to_string(), &bytes, false, pool.as_ref())?;
         // Committed: archived (or, when rejected, quarantined); the spool copy goes.
         std::fs::remove_file(&f).map_err(io(&f))?;
         reports.push(r);

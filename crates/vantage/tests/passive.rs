@@ -252,3 +252,14 @@ fn crash_then_rerun_postgres() {
         Some(url)
     });
 }
+
+#[test]
+fn held_lock_exits_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = vantage_core::DataDir::open(&tmp.path().join("data")).unwrap();
+    let wh = vantage_warehouse::Warehouse::open(None, &data).unwrap();
+    let _held = vantage_warehouse::Lock::acquire(&wh, &data, "passive").unwrap();
+    let o = run(vantage(data.root(), None).args(["passive", "process"]));
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("passive"), "{}", text(&o.stderr));
+}

@@ -25,6 +25,9 @@ pub enum PassiveCommand {
         Raw files are archived unchanged under archive/passive/<date>/; bad updates are\n\
         quarantined (quarantine/passive/) and the rest goes on; exit 3 when anything was.")]
     Ingest {
+        /// Threads decoding and parsing members [default: cores]
+        #[arg(long)]
+        workers: Option<usize>,
         /// Files or directories (recursive)
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -46,7 +49,7 @@ pub enum PassiveCommand {
         /// Repeat every S seconds (until interrupted)
         #[arg(long, value_name = "S")]
         interval: Option<u64>,
-        /// Worker threads [default: cores]
+        /// Worker threads of ingest and process [default: cores]
         #[arg(long)]
         workers: Option<usize>,
     },
@@ -175,12 +178,13 @@ fn or_crash<T>(r: Result<T, PassiveError>) -> anyhow::Result<T> {
 /// Runs a passive verb.
 pub fn run(ctx: &Context, cmd: &PassiveCommand) -> anyhow::Result<()> {
     match cmd {
-        PassiveCommand::Ingest { paths } => {
+        PassiveCommand::Ingest { workers, paths } => {
             let (env, mut wh) = env(ctx)?;
             let files = vantage_passive::expand(paths).coded()?;
             let bar = progress_bar(ctx, files.len() as u64, "ingest");
             let reports =
-                vantage_passive::ingest_paths(&env, &mut wh, paths, |_| bar.inc(1)).coded()?;
+                vantage_passive::ingest_paths_with(&env, &mut wh, paths, *workers, |_| bar.inc(1))
+                    .coded()?;
             bar.finish_and_clear();
             print_sources(ctx, &reports)?;
             rejected(&reports)
