@@ -110,10 +110,14 @@ fn netstate(state: &AppState, wh: &mut Warehouse) -> Result<String, TickError> {
     Ok(format!("{} sources, {loaded} files seen", sources.len()))
 }
 
-/// Records pcaps dropped into `inbox/packets/` (as `packets record --read`), then moves
-/// each into `inbox/packets/done/` so that the next tick does not record it again.
+/// Records pcaps dropped into `inbox/packets/drop/` (as `packets record --read`), then
+/// moves each into `inbox/packets/done/` so that the next tick does not record it again.
+/// (A drop directory of its own: `inbox/packets/` itself holds the demo's trace.)
 fn packets(state: &AppState, wh: &mut Warehouse) -> Result<String, TickError> {
-    let inbox = state.data.inbox("packets").map_err(classify)?;
+    let base = state.data.inbox("packets").map_err(classify)?;
+    let inbox = base.join("drop");
+    std::fs::create_dir_all(&inbox)
+        .map_err(|e| TickError::Failed(format!("{}: {e}", inbox.display())))?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(&inbox)
         .map_err(|e| TickError::Failed(format!("{}: {e}", inbox.display())))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -129,7 +133,7 @@ fn packets(state: &AppState, wh: &mut Warehouse) -> Result<String, TickError> {
     files.sort();
     let report = vantage_packets::record_files(&state.data, wh, &state.packets, &files, |_| {})
         .map_err(classify)?;
-    let done = inbox.join("done");
+    let done = base.join("done");
     std::fs::create_dir_all(&done)
         .map_err(|e| TickError::Failed(format!("{}: {e}", done.display())))?;
     for f in &files {

@@ -48,7 +48,7 @@ pub fn router(state: Shared) -> Router {
 
 async fn api_not_found(req: Request) -> ApiError {
     ApiError::not_found(format!(
-        "no endpoint {} {}; see /api/v1/openapi.json",
+        "no endpoint {} /api/v1{}; see /api/v1/openapi.json",
         req.method(),
         req.uri().path()
     ))

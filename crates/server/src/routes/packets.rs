@@ -114,5 +114,5 @@ async fn stats(State(s): State<Shared>) -> Result<Response, ApiError> {
             vantage_packets::stats(&root).map_err(err)
         })
         .await?;
-    Ok(json(serde_json::to_value(st).map_err(|e| ApiError::storage(e))?))
+    Ok(json(serde_json::to_value(st).map_err(ApiError::storage)?))
 }

@@ -116,7 +116,7 @@ async fn upload(
     let (status, v) = s
         .blocking(move |st, wh| {
             let env = vantage_passive::PassiveEnv::new(st.data.clone(), st.passive.clone())
-                .map_err(|e| ApiError::storage(e))?;
+                .map_err(ApiError::storage)?;
             let report = vantage_passive::ingest_bytes(&env, wh, &name, &bytes)
                 .map_err(|e| ApiError::from_exit(&e))?;
             tracing::info!(name = %name, status = ?report.status, "Passive upload ingested.");

@@ -1,0 +1,70 @@
+//! Start-up refusals and token enforcement.
+
+use vantage_core::{Exit, HasExit};
+use vantage_server::{ServeError, Server};
+
+use crate::fixture;
+use crate::http::{eventually, get, request};
+
+#[test]
+fn non_loopback_bind_needs_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = fixture::config(dir.path(), None, &[]);
+    cfg.server.bind = "0.0.0.0:0".into();
+    cfg.server.token = None;
+    match Server::bind(&cfg) {
+        Err(e @ ServeError::NoToken(_)) => {
+            assert_eq!(e.exit(), Exit::Usage);
+            assert!(e.to_string().contains("token"), "{e}");
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("started on 0.0.0.0 without a token"),
+    }
+    cfg.server.bind = "not an address".into();
+    assert!(matches!(Server::bind(&cfg), Err(ServeError::BadBind(_))));
+}
+
+#[test]
+fn loopback_without_token_is_read_only_and_limits_bodies() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = fixture::config(dir.path(), None, &["passive.max_upload_bytes=1000"]);
+    let running = Server::bind(&cfg).unwrap().without_ticks().spawn();
+    let addr = running.addr;
+    // With the token: a body above the limit is a 413 in our error shape.
+    let big = vec![0u8; 5000];
+    let a = request(
+        addr,
+        "POST",
+        "/api/v1/passive/upload?name=x-1-0.gz",
+        &[("Authorization", "Bearer test-token-0123")],
+        &big,
+    );
+    assert_eq!((a.status, a.error_code().as_str()), (413, "payload_too_large"));
+    let a = request(
+        addr,
+        "POST",
+        "/api/v1/passive/upload?name=x-1-0.gz",
+        &[("Authorization", "Bearer wrong")],
+        b"x",
+    );
+    assert_eq!(a.status, 401);
+    running.stop().unwrap();
+
+    cfg.server.token = None;
+    let running = Server::bind(&cfg).unwrap().without_ticks().spawn();
+    let addr = running.addr;
+    assert!(eventually(5, || get(addr, "/healthz").status == 200));
+    let a = request(
+        addr,
+        "POST",
+        "/api/v1/netstate/upload?source=s&name=x",
+        &[("Authorization", "Bearer anything")],
+        b"x",
+    );
+    assert_eq!((a.status, a.error_code().as_str()), (403, "no_token_configured"));
+    // The collector needs no token, and its body limit answers as OONI's.
+    let a = request(addr, "POST", "/report", &[], b"{}");
+    assert_eq!(a.status, 400);
+    assert!(a.json()["error"].is_string());
+    running.stop().unwrap();
+}
