@@ -98,6 +98,15 @@ pub enum ReportsCommand {
     },
 }
 
+/// Clears the spinner before anything is printed on the way out.
+struct ClearOnDrop(indicatif::ProgressBar);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
 fn config(ctx: &Context) -> anyhow::Result<ReportsConfig> {
     ctx.config.section::<ReportsConfig>("reports").coded()
 }
@@ -211,6 +220,10 @@ pub fn run(ctx: &Context, cmd: &ReportsCommand) -> anyhow::Result<()> {
         return Ok(());
     }
     let _lock = vantage_reports::lock(&wh, &data).coded()?;
+    // The stages report per can at the end; meanwhile a spinner shows they are alive.
+    let spinner = crate::context::progress_bar(ctx, 0, "reports");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let _clear = ClearOnDrop(spinner);
     match cmd {
         ReportsCommand::Ingest { paths, bucket } => {
             let s = vantage_reports::ingest(&data, &mut wh, paths, *bucket).coded()?;
