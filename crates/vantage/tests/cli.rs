@@ -115,6 +115,8 @@ fn every_command_has_help_with_an_example() {
         .skip_while(|l| !l.starts_with("Commands:"))
         .skip(1)
         .take_while(|l| l.starts_with("  "))
+        // a wrapped description continues on a line indented further; skip those
+        .filter(|l| !l[2..].starts_with(' '))
         .filter_map(|l| l.split_whitespace().next().map(str::to_string))
         .filter(|c| c != "help")
         .collect();
@@ -130,6 +132,7 @@ fn every_command_has_help_with_an_example() {
             .skip_while(|l| !l.starts_with("Commands:"))
             .skip(1)
             .take_while(|l| l.starts_with("  "))
+            .filter(|l| !l[2..].starts_with(' '))
             .filter_map(|l| l.split_whitespace().next().map(str::to_string))
             .filter(|c| c != "help")
             .collect();
