@@ -20,7 +20,10 @@ async function api(path) {
   const r = await fetch(path);
   const text = await r.text();
   let body;
-  try { body = JSON.parse(text); } catch { body = text; }
+  // Integers beyond 2^53 (netstate DP ids, 64-bit counters) would lose digits as JS
+  // numbers: they are read as strings of digits instead.
+  const big = (m, pre, d) => (Math.abs(Number(d)) > Number.MAX_SAFE_INTEGER ? `${pre}"${d}"` : m);
+  try { body = JSON.parse(text.replace(/([:\[,]\s*)(-?\d{16,})(?=\s*[,\]}])/g, big)); } catch { body = text; }
   if (!r.ok) {
     const msg = body && body.error ? `${body.error.code}: ${body.error.message}` : `HTTP ${r.status}`;
     throw new Error(msg);
@@ -96,8 +99,8 @@ function barChart(items, series, fmt = fmtNum) {
 }
 
 // Lines over time: series [{name, points:[[tMillis, y]]}].
-function lineChart(series, fmt = fmtNum) {
-  const W = 1100, H = 280, left = 70, right = 16, top = 10, bottom = 28;
+function lineChart(series, fmt = fmtNum, opts = {}) {
+  const W = opts.width || 1100, H = opts.height || 280, left = 70, right = 16, top = 10, bottom = 28;
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", class: "plot line" });
   const pts = series.flatMap((x) => x.points);
   if (!pts.length) return h("p", { class: "muted" }, "no data in this range");
@@ -111,16 +114,22 @@ function lineChart(series, fmt = fmtNum) {
     svg.append(s("line", { x1: left, x2: W - right, y1: yv, y2: yv, class: "grid" }));
     svg.append(s("text", { x: left - 6, y: yv + 4, "text-anchor": "end" }, fmt((max * k) / 4)));
   }
-  for (let k = 0; k <= 5; k++) {
-    const t = t0 + ((t1 - t0) * k) / 5;
-    svg.append(s("text", { x: x(t), y: H - 8, "text-anchor": "middle" }, new Date(t).toISOString().slice(0, 16).replace("T", " ")));
+  const ticks = W > 700 ? 5 : 3;
+  const tfmt = opts.timeFormat || ((t) => new Date(t).toISOString().slice(0, 16).replace("T", " "));
+  for (let k = 0; k <= ticks; k++) {
+    const t = t0 + ((t1 - t0) * k) / ticks;
+    const anchor = k === 0 ? "start" : k === ticks ? "end" : "middle";
+    svg.append(s("text", { x: x(t), y: H - 8, "text-anchor": anchor }, tfmt(t)));
+  }
+  if (opts.marker !== undefined) {
+    svg.append(s("line", { x1: x(opts.marker), x2: x(opts.marker), y1: top, y2: H - bottom, stroke: "#b3261e", "stroke-dasharray": "4 3" }));
   }
   svg.append(s("line", { x1: left, x2: W - right, y1: H - bottom, y2: H - bottom, class: "axis" }));
   series.forEach((ser, i) => {
     const p = ser.points.slice().sort((a, b) => a[0] - b[0]);
     const d = p.map((q, j) => `${j ? "L" : "M"}${x(q[0]).toFixed(1)},${y(q[1]).toFixed(1)}`).join(" ");
-    svg.append(s("path", { d, fill: "none", stroke: COLORS[i % COLORS.length], "stroke-width": 2 }));
-    for (const q of p) svg.append(s("circle", { cx: x(q[0]), cy: y(q[1]), r: 2.5, fill: COLORS[i % COLORS.length] }));
+    svg.append(s("path", { d, fill: "none", stroke: COLORS[i % COLORS.length], "stroke-width": 2, "stroke-linejoin": "round" }));
+    if (p.length <= 120) for (const q of p) svg.append(s("circle", { cx: x(q[0]), cy: y(q[1]), r: 2.5, fill: COLORS[i % COLORS.length] }));
   });
   return h("div", {}, legend(series.map((x) => x.name)), svg);
 }
@@ -214,11 +223,11 @@ pages.reports = async (root) => {
     h("div", { class: "grid", style: "margin-top:16px" },
       card(`Latest measurements (${fmtNum(list.metadata.count)} in all)`,
         table([
-          { label: "uid", get: (m) => m.measurement_uid.slice(0, 22) + "…" },
+          { label: "uid", get: (m) => m.measurement_uid.slice(0, 14) + "…" },
           { label: "test", get: (m) => m.test_name },
           { label: "cc", get: (m) => m.probe_cc },
           { label: "asn", get: (m) => m.probe_asn },
-          { label: "start", get: (m) => m.measurement_start_time },
+          { label: "start (UTC)", get: (m) => m.measurement_start_time.slice(0, 16).replace("T", " ") },
           { label: "anomaly", get: (m) => (m.anomaly === null ? "–" : m.anomaly ? "yes" : "no"), cls: (m) => (m.anomaly ? "bad" : "") },
         ], list.results, { onclick: show })),
       card("One measurement in full", full)));
@@ -227,16 +236,27 @@ pages.reports = async (root) => {
 
 pages.passive = async (root) => {
   root.append(h("h2", {}, "Passive (Bismark routers)"));
-  const [hours, domains, nodes] = await Promise.all([
+  // Per hour, as the spec's tables are read; when the data span fewer than three hours
+  // an hourly plot is a column of dots, so the minute tables are plotted instead.
+  let g = "hour";
+  let [hours, domains, nodes] = await Promise.all([
     api("/api/v1/passive/bytes?by=total&granularity=hour&limit=100000"),
     api("/api/v1/passive/bytes?by=domain&granularity=hour&limit=100000"),
     api("/api/v1/passive/nodes"),
   ]);
+  if (new Set(hours.rows.map((r) => r.hour)).size < 3) {
+    g = "minute";
+    [hours, domains] = await Promise.all([
+      api("/api/v1/passive/bytes?by=total&granularity=minute&limit=100000"),
+      api("/api/v1/passive/bytes?by=domain&granularity=minute&limit=100000"),
+    ]);
+  }
+  const note = g === "hour" ? "" : " (per minute: the data span less than three hours)";
   const short = (n) => (n || "").slice(0, 10);
   const perNode = new Map();
   for (const r of hours.rows) {
     if (!perNode.has(r.node_id)) perNode.set(r.node_id, []);
-    perNode.get(r.node_id).push([r.hour * 1000, r.bytes]);
+    perNode.get(r.node_id).push([r[g] * 1000, r.bytes]);
   }
   const series = [...perNode.entries()].map(([n, p]) => ({ name: `router ${short(n)}`, points: p }));
   const dom = new Map();
@@ -248,15 +268,16 @@ pages.passive = async (root) => {
   for (const r of domains.rows) {
     if (!top5.has(r.domain)) continue;
     const m = perDom.get(r.domain) || new Map();
-    m.set(r.hour, (m.get(r.hour) || 0) + r.bytes);
+    m.set(r[g], (m.get(r[g]) || 0) + r.bytes);
     perDom.set(r.domain, m);
   }
   const domSeries = [...perDom.entries()].map(([d, m]) => ({ name: d, points: [...m.entries()].map(([t, b]) => [t * 1000, b]) }));
+  const hm = (t) => new Date(t).toISOString().slice(11, 16);
   root.append(
-    card("Bytes per hour per router", lineChart(series, fmtBytes)),
+    card(`Bytes per ${g} per router${note}`, lineChart(series, fmtBytes)),
     h("div", { class: "grid", style: "margin-top:16px" },
-      card("Bytes per domain (all hours)", barChart(topDomains.map(([d, b]) => ({ label: d, values: [b] })), ["bytes"], fmtBytes)),
-      card("Bytes per hour per domain (top 5)", lineChart(domSeries, fmtBytes))),
+      card("Bytes per domain (whole span)", barChart(topDomains.map(([d, b]) => ({ label: d, values: [b] })), ["bytes"], fmtBytes)),
+      card(`Bytes per ${g} per domain (top 5)`, lineChart(domSeries, fmtBytes, { width: 560, height: 300, timeFormat: hm }))),
     h("div", { class: "grid", style: "margin-top:16px" },
       card(`Routers (${nodes.nodes.length})`, table([
         { label: "router (pseudonym)", get: (n) => short(n) + "…" },
@@ -276,13 +297,44 @@ pages.netstate = async (root) => {
   const lo = info.earliest, hi = info.latest;
   const slider = h("input", { type: "range", min: 0, max: 1000, value: 500 });
   const when = h("b", {});
+  const plotBox = h("div", {});
   const stateBox = h("div", {});
   const changesBox = h("div", {});
   let previous = null;
+  let history = null; // [[t, alive]] of the chosen table over the whole range
   const tAt = () => Math.round(lo + ((hi - lo) * Number(slider.value)) / 1000);
+  const origin = (o) => o.replace(/^([^/]+)\/([A-Z0-9_]+)-.*:(\d+)$/, "$1 $2…:$3");
+  const rowText = (r) => {
+    const t = Object.entries(r.values).slice(0, 4).map(([k, v]) => `${k}=${fmtValue(v)}`).join(" ");
+    return t.length > 64 ? t.slice(0, 63) + "…" : t;
+  };
+  // Rows alive over time: the state at the start plus every change, when not too many.
+  const loadHistory = async (table_) => {
+    history = null;
+    try {
+      const [start, ch] = await Promise.all([
+        api(`/api/v1/netstate/at?table=${table_}&t=${lo}`),
+        api(`/api/v1/netstate/changes?tables=${table_}&from=${lo}&to=${hi}`),
+      ]);
+      if (ch.changes.length > 50000) return;
+      let alive = start.rows.length;
+      history = [[lo / 1000, alive]];
+      for (const c of ch.changes) {
+        alive += c.kind === "open" ? 1 : -1;
+        history.push([c.time / 1000, alive]);
+      }
+    } catch { history = null; }
+  };
+  const drawPlot = (t) => {
+    plotBox.replaceChildren(history
+      ? lineChart([{ name: `${pick.value} rows alive`, points: history }], fmtNum,
+        { height: 200, marker: t / 1000, timeFormat: (x) => new Date(x).toISOString().slice(11, 23) })
+      : h("p", { class: "muted" }, "too many changes to plot; the slider still works"));
+  };
   const draw = async () => {
     const t = tAt();
     when.textContent = `${usToIso(t)} (${t} µs)`;
+    drawPlot(t);
     const table_ = pick.value;
     const from = previous === null || previous === t ? Math.max(lo, t - Math.round((hi - lo) / 20)) : Math.min(previous, t);
     const to = previous === null || previous === t ? t : Math.max(previous, t);
@@ -292,39 +344,42 @@ pages.netstate = async (root) => {
         api(`/api/v1/netstate/at?table=${table_}&t=${t}`),
         api(`/api/v1/netstate/changes?tables=${table_}&from=${from}&to=${to}`),
       ]);
-      const cols = at.rows.length ? Object.keys(at.rows[0].values).slice(0, 6) : [];
+      const cols = at.rows.length ? Object.keys(at.rows[0].values).slice(0, 5) : [];
       stateBox.replaceChildren(
         h("p", {}, h("b", {}, fmtNum(at.rows.length)), ` rows of ${table_} alive at ${usToIso(t)}`),
         table([
-          { label: "origin", get: (r) => r.origin },
-          { label: "created", get: (r) => usToIso(r.created) },
           ...cols.map((c) => ({ label: c, get: (r) => fmtValue(r.values[c]) })),
+          { label: "since", get: (r) => usToIso(r.created).slice(11) },
+          { label: "origin", get: (r) => origin(r.origin) },
         ], at.rows.slice(0, 40), { cls: "state" }));
       const opens = ch.changes.filter((c) => c.kind === "open").length;
       changesBox.replaceChildren(
-        h("p", {}, `(${usToIso(from)}, ${usToIso(to)}]: `, h("span", { class: "change-open" }, `${opens} opens`), ", ",
+        h("p", {}, `(${usToIso(from).slice(11)}, ${usToIso(to).slice(11)}]: `, h("span", { class: "change-open" }, `${opens} opens`), ", ",
           h("span", { class: "change-close" }, `${ch.changes.length - opens} closes`)),
         table([
-          { label: "time", get: (c) => usToIso(c.time) },
+          { label: "time", get: (c) => usToIso(c.time).slice(11) },
           { label: "kind", get: (c) => c.kind, cls: (c) => `change-${c.kind}` },
-          { label: "cause", get: (c) => c.cause },
+          { label: "row", get: (c) => rowText(c.row) },
         ], ch.changes.slice(0, 40), { cls: "changes", empty: "no changes in this interval" }));
     } catch (e) { stateBox.replaceChildren(errorBox(e)); }
   };
-  slider.oninput = () => { when.textContent = usToIso(tAt()); };
+  slider.oninput = () => { when.textContent = usToIso(tAt()); drawPlot(tAt()); };
   slider.onchange = draw;
-  pick.onchange = () => { previous = null; draw(); };
+  pick.onchange = async () => { previous = null; await loadHistory(pick.value); draw(); };
   root.append(card("Time slider",
     h("div", { class: "row" }, h("label", {}, "table", pick), h("span", {}, "instant: ", when)),
     slider,
-    h("div", { class: "row muted" }, h("span", {}, usToIso(lo)), h("span", { style: "margin-left:auto" }, usToIso(hi)))),
+    h("div", { class: "row muted" }, h("span", {}, usToIso(lo)), h("span", { style: "margin-left:auto" }, usToIso(hi))),
+    plotBox),
   h("div", { class: "grid", style: "margin-top:16px" }, card("State at the chosen instant", stateBox), card("Changes since the previous instant", changesBox)));
+  await loadHistory(pick.value);
   await draw();
 };
 
 function fmtValue(v) {
   if (v === null || v === undefined) return "";
-  if (typeof v === "number" && v > 0xffffffff) return "0x" + BigInt(v).toString(16);
+  if (typeof v === "string" && /^\d{16,}$/.test(v)) return "0x" + BigInt(v).toString(16);
+  if (typeof v === "number" && v > 0xffffffff) return "0x" + v.toString(16);
   return String(v);
 }
 
@@ -364,12 +419,19 @@ pages.packets = async (root) => {
       result.replaceChildren(h("p", {}, h("b", {}, fmtBytes(blob.size)), " pcap — ", r.headers.get("x-vantage-summary") || "", " — ", a));
     } catch (e) { result.replaceChildren(errorBox(e)); }
   };
+  // `#packets?filter=tcp` (or index=…&key=…) fills the form and runs it: links and the
+  // browser test use it.
+  const pre = new URLSearchParams((location.hash.split("?")[1]) || "");
+  const autorun = pre.has("filter") || pre.has("key");
+  if (pre.has("filter")) { index.value = "(filter)"; filter.value = pre.get("filter"); }
+  if (pre.has("index")) index.value = pre.get("index");
+  if (pre.has("key")) key.value = pre.get("key");
   const classes = st.classes || [];
   root.append(card("Connection / host query", form, result),
     h("div", { class: "grid", style: "margin-top:16px" },
       card("Stored and cut bytes per class (cutoff)", barChart(classes.map((c) => ({ label: c.class, values: [c.stored_bytes, c.cut_bytes] })), ["stored", "cut"], fmtBytes)),
       card("Retention span on disk per class (seconds)", barChart(classes.map((c) => ({ label: c.class, values: [c.disk_dt] })), ["disk_dt"], (v) => Number(v).toFixed(2)))),
-    h("div", { class: "grid", style: "margin-top:16px" },
+    h("div", { style: "margin-top:16px" },
       card("Classes", table([
         { label: "class", get: (c) => c.class },
         { label: "stored pkts", num: 1, get: (c) => fmtNum(c.stored_pkts) },
@@ -378,11 +440,13 @@ pages.packets = async (root) => {
         { label: "cut", num: 1, get: (c) => fmtBytes(c.cut_bytes) },
         { label: "segments", num: 1, get: (c) => fmtNum(c.segments) },
         { label: "disk", num: 1, get: (c) => fmtBytes(c.disk_bytes) },
-        { label: "oldest", get: (c) => (c.oldest_ns ? new Date(c.oldest_ns / 1e6).toISOString() : "") },
+        { label: "oldest (UTC)", get: (c) => (c.oldest_ns ? new Date(c.oldest_ns / 1e6).toISOString().replace("T", " ").slice(0, 23) : "") },
         { label: "retention s", num: 1, get: (c) => Number(c.disk_dt).toFixed(3) },
-      ], classes)),
+      ], classes))),
+    h("div", { class: "grid", style: "margin-top:16px" },
       card("Recorder totals", table([{ label: "counter", get: (r) => r[0] }, { label: "value", num: 1, get: (r) => fmtNum(r[1]) }],
         Object.entries(st.counters || {}).filter(([, v]) => typeof v === "number")))));
+  if (autorun) await form.onsubmit(new Event("submit"));
 };
 
 async function route() {

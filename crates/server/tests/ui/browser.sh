@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Browser test of the web UI (issue 9): a demo data directory, `vantage serve` on a free
+# loopback port, and headless Chromium (Debian's `chromium`) on every page. Each page
+# must reach main[data-ready="yes"] with its tables and SVG plots drawn; a screenshot
+# of each is saved as a test artifact.
+#
+#   crates/server/tests/ui/browser.sh [ARTIFACT_DIR]      (default: target/ui-screenshots)
+#
+# VANTAGE_BIN names the binary (default target/debug/vantage). Exit 0 when every page
+# rendered, 1 otherwise. Stops the server it started by its pid.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../../../.." && pwd)
+bin=${VANTAGE_BIN:-$root/target/debug/vantage}
+out=${1:-$root/target/ui-screenshots}
+mkdir -p "$out"
+command -v chromium >/dev/null || { echo "chromium is not installed (apt-get install -y chromium)"; exit 1; }
+work=$(mktemp -d)
+server=
+cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+data=$work/data
+"$bin" --data "$data" demo >/dev/null
+# The demo fills packets and netstate; reports and passive get generated data here.
+"$bin" reports generate --out "$work/gen/reports" --size 500000 >/dev/null
+"$bin" --data "$data" reports ingest "$work/gen/reports" >/dev/null
+"$bin" --data "$data" reports run >/dev/null
+"$bin" passive generate --out "$work/gen/passive" --routers 3 --sessions 2 >/dev/null
+"$bin" --data "$data" passive ingest "$work/gen/passive" >/dev/null
+"$bin" --data "$data" passive process >/dev/null
+
+"$bin" --data "$data" serve --bind 127.0.0.1:0 --tick-seconds 3600 2>"$work/serve.log" &
+server=$!
+url=
+for _ in $(seq 100); do
+  url=$(sed -n 's|.*listening on \(http://[^ ]*\)|\1|p' "$work/serve.log" | head -1)
+  [ -n "$url" ] && break
+  sleep 0.1
+done
+[ -n "$url" ] || { echo "serve did not start:"; cat "$work/serve.log"; exit 1; }
+
+chrome() {
+  timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --user-data-dir="$(mktemp -d -p "$work")" --virtual-time-budget=10000 "$@" 2>/dev/null
+}
+
+# page:minimum tables:minimum svg plots:height
+pages="overview:1:0:900 reports:3:1:1400 passive:1:3:1150 netstate:2:1:1000 packets?filter=tcp:2:2:1100"
+fail=0
+for spec in $pages; do
+  IFS=: read -r page tables plots height <<<"$spec"
+  name=${page%%\?*}
+  dom=$(chrome --dump-dom "${url}#${page}")
+  got_tables=$( (grep -o '<table' <<<"$dom" || true) | wc -l)
+  got_plots=$( (grep -o '<svg' <<<"$dom" || true) | wc -l)
+  ready=$( (grep -o 'data-ready="[a-z]*"' <<<"$dom" || true) | head -1)
+  chrome --window-size=1280,"$height" --screenshot="$out/$name.png" "${url}#${page}" >/dev/null || true
+  if [ "$ready" != 'data-ready="yes"' ] || [ "$got_tables" -lt "$tables" ] || [ "$got_plots" -lt "$plots" ]; then
+    echo "FAIL $name: $ready, $got_tables tables (want $tables), $got_plots plots (want $plots)"
+    fail=1
+  else
+    echo "ok   $name: $got_tables tables, $got_plots plots, screenshot $out/$name.png"
+  fi
+done
+if [ "$name" = packets ] && ! grep -q 'pcap —' <<<"$dom"; then
+  echo "FAIL packets: the query form did not return a pcap"; fail=1
+fi
+exit $fail
