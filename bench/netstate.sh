@@ -31,7 +31,7 @@ echo "versions: $("$V" --version), $(psql --version | head -1), sqlite (bundled 
 
 echo "generating $ROWS rows (2 controllers)..."
 "$V" --data "$tmp/gdata" -q netstate generate --out "$tmp/gen" --rows "$ROWS" --seed 1 --sources 2 --batches 1 \
-    --flows-per-s 400 --hosts 2000 --switches 32 > "$tmp/manifest.txt"
+    > "$tmp/manifest.txt"
 total=$(python3 -c "import json,sys; print(json.load(open('$tmp/gen/MANIFEST.json'))['rows'])")
 echo "generated $total rows, $(du -sh "$tmp/gen" | cut -f1) of flat files"
 

@@ -187,7 +187,6 @@ CREATE TABLE IF NOT EXISTS {event} (
     {order},
     ns_type TEXT NOT NULL{cols}
 );
-CREATE INDEX IF NOT EXISTS {event}_created ON {event} (created_dt);
 CREATE TABLE IF NOT EXISTS {close} (
     row_id BIGINT PRIMARY KEY,
     event_id BIGINT NOT NULL,
