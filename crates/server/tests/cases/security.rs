@@ -68,3 +68,28 @@ fn loopback_without_token_is_read_only_and_limits_bodies() {
     assert!(a.json()["error"].is_string());
     running.stop().unwrap();
 }
+
+/// The repository's `vantage.example.toml` is a valid configuration: every section
+/// types, the packet classes build, and a server starts from it (on port 0).
+#[test]
+fn example_configuration_types_and_starts() {
+    let file = vantage_testkit::repo_root().join("vantage.example.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let args = vantage_core::GlobalArgs {
+        data: Some(dir.path().to_path_buf()),
+        config: Some(file.clone()),
+        overrides: vec!["server.bind=127.0.0.1:0".into()],
+        ..Default::default()
+    };
+    let cfg = vantage_core::Config::load_with_env(&args, |_| None, Vec::new())
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let packets: vantage_packets::PacketsConfig = cfg.section("packets").unwrap();
+    assert_eq!(packets.build().unwrap().len(), 2);
+    let _: vantage_reports::ReportsConfig = cfg.section("reports").unwrap();
+    let _: vantage_passive::PassiveConfig = cfg.section("passive").unwrap();
+    let _: vantage_netstate::NetstateConfig = cfg.section("netstate").unwrap();
+    assert_eq!(cfg.server.tick_seconds, 60);
+    let running = Server::bind(&cfg).expect("starts from the example").without_ticks().spawn();
+    assert!(eventually(5, || get(running.addr, "/healthz").status == 200));
+    running.stop().unwrap();
+}
