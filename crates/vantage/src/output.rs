@@ -15,7 +15,7 @@ pub fn print_rows(rows: &Rows, format: Format) -> io::Result<()> {
 }
 
 /// Writes `rows` in `format`.
-pub fn write_rows(out: &mut impl Write, rows: &Rows, format: Format) -> io::Result<()> {
+pub fn write_rows(out: &mut dyn Write, rows: &Rows, format: Format) -> io::Result<()> {
     match format {
         Format::Json => {
             let objects = rows.to_json_objects();
@@ -47,11 +47,7 @@ pub fn write_rows(out: &mut impl Write, rows: &Rows, format: Format) -> io::Resu
 }
 
 /// Aligned columns: numbers right-aligned, text left-aligned.
-pub fn write_table(
-    out: &mut impl Write,
-    header: &[String],
-    rows: &[Vec<String>],
-) -> io::Result<()> {
+pub fn write_table(out: &mut dyn Write, header: &[String], rows: &[Vec<String>]) -> io::Result<()> {
     let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {

@@ -56,6 +56,10 @@ pub fn run(ctx: &Context, _args: &DemoArgs, data_given: bool) -> anyhow::Result<
 
     section(&mut out, "cans")?;
     can_demo(&data, &mut out)?;
+    section(&mut out, "reports")?;
+    reports_demo(ctx, &data, &mut wh, &mut out)?;
+    section(&mut out, "passive")?;
+    passive_demo(ctx, &data, &mut wh, &mut out)?;
     section(&mut out, "packets")?;
     vantage_packets::demo(&data, &mut wh, &mut out).coded()?;
     section(&mut out, "netstate")?;
@@ -74,6 +78,60 @@ pub fn run(ctx: &Context, _args: &DemoArgs, data_given: bool) -> anyhow::Result<
     writeln!(out, "  vantage --data {d} status")?;
     writeln!(out, "  vantage --data {d} sql \"SELECT * FROM catalog_partitions\"")?;
     writeln!(out, "  vantage --data {d} verify")?;
+    Ok(())
+}
+
+/// Probes through the collector, legacy YAML ingested, canned and autoclaved.
+fn reports_demo(
+    ctx: &Context,
+    data: &DataDir,
+    wh: &mut Warehouse,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let config: vantage_reports::ReportsConfig = ctx.config.section("reports").coded()?;
+    let s = vantage_reports::demo(data, wh, ctx.config.warehouse.url.as_deref(), &config, 2016)
+        .coded()?;
+    writeln!(
+        out,
+        "reports: {} reports with {} measurements submitted through the collector, {} legacy YAML reports ingested",
+        s.collector_reports, s.collector_measurements, s.yaml_reports
+    )?;
+    writeln!(
+        out,
+        "reports: {} raw cans, {} clean cans, {} normalized measurements, {} badblobs; countries {}",
+        s.raw_cans,
+        s.clean_cans,
+        s.datums,
+        s.badblobs,
+        s.countries.join(" ")
+    )?;
+    if let Some(uid) = &s.sample_uid {
+        writeln!(
+            out,
+            "reports: try `vantage --data {} reports show {uid}` ({} bytes)",
+            data.root().display(),
+            s.sample_bytes
+        )?;
+    }
+    Ok(())
+}
+
+/// Routers' updates generated, ingested and processed into traffic statistics.
+fn passive_demo(
+    ctx: &Context,
+    data: &DataDir,
+    wh: &mut Warehouse,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let config: vantage_passive::PassiveConfig = ctx.config.section("passive").coded()?;
+    let env = vantage_passive::PassiveEnv::new(data.clone(), config).coded()?;
+    vantage_passive::schema::migrate(wh).coded()?;
+    let s = vantage_passive::demo(&env, wh, ctx.config.warehouse.url.as_deref()).coded()?;
+    writeln!(out, "passive: {}", s.headline.trim_start_matches("passive: "))?;
+    for (title, rows) in &s.tables {
+        writeln!(out, "passive: {title}")?;
+        crate::output::write_rows(out, rows, crate::context::Format::Table)?;
+    }
     Ok(())
 }
 
