@@ -185,6 +185,7 @@ pub(crate) fn process_locked(
         .build()
         .map_err(|e| PassiveError::Usage(format!("worker threads: {e}")))?;
     let started = std::time::Instant::now();
+    let commit = std::sync::Mutex::new(());
     let ctx = Ctx {
         env,
         selected: &selected,
@@ -192,6 +193,7 @@ pub(crate) fn process_locked(
         commits: &commits,
         stop: &stop,
         crash_after: opts.crash_after,
+        commit: &commit,
     };
     let results: Vec<(SessionKey, Result<SessionResult, PassiveError>)> = pool.install(|| {
         jobs.par_iter()
@@ -404,6 +406,9 @@ struct Ctx<'a> {
     commits: &'a AtomicU64,
     stop: &'a AtomicBool,
     crash_after: Option<u64>,
+    /// Commits are serialized here rather than in SQLite: a worker waiting in SQLite's
+    /// busy handler sleeps in steps of up to 100 ms, which cost more than the commit.
+    commit: &'a std::sync::Mutex<()>,
 }
 
 fn key_params(k: &SessionKey) -> Vec<Value> {
@@ -507,6 +512,8 @@ fn run_session(
         };
         let waiting =
             (done_state == PartitionState::Waiting).then(|| format!("gap {}", job.target + 1));
+        // The guard protects no data, so a poisoned one is still usable.
+        let guard = ctx.commit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let moved = wh.transaction(|tx| {
             // Second guard: another run may have moved this session since we read it.
             let now = tx.query_i64(
@@ -544,6 +551,7 @@ fn run_session(
             }
             Ok::<bool, WarehouseError>(true)
         })?;
+        drop(guard);
         if !moved {
             tracing::warn!(session = %k, "Session moved by another run; left to it.");
             break;
