@@ -30,6 +30,7 @@ while :; do
     echo "corpus holds $size bytes; regenerating with --updates $updates"
 done
 echo "corpus: $line (files,updates,packets,uncompressed_bytes,compressed_bytes), --updates $updates"
+echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "machine: $(nproc) cores, $(uname -srm), $("$V" --version), $(zcat --version | head -1)"
 
 cd "$tmp/corpus"
@@ -48,8 +49,12 @@ e2e2=$(e2e 2)
 
 ing=$(t "$V" -q --data "$tmp/d2" passive ingest "$tmp/corpus")
 cp -r "$tmp/d2" "$tmp/d3"
-p1=$(t "$V" -q --data "$tmp/d2" passive process --workers 1)
-p2=$(t "$V" -q --data "$tmp/d3" passive process --workers 2)
+# Wall time, CPU time and peak RSS of a command.
+twr() { /usr/bin/time -f "%e %U %S %M" "$@" 2>&1 >/dev/null | tail -1; }
+r1=$(twr "$V" -q --data "$tmp/d2" passive process --workers 1)
+r2=$(twr "$V" -q --data "$tmp/d3" passive process --workers 2)
+p1=${r1%% *}
+p2=${r2%% *}
 idle=$(t "$V" -q --data "$tmp/d3" passive process --workers 2)
 
 awk -v z="$zt" -v e="$e2e" -v e2="$e2e2" -v i="$ing" -v p1="$p1" -v p2="$p2" -v idle="$idle" 'BEGIN {
@@ -58,3 +63,6 @@ awk -v z="$zt" -v e="$e2e" -v e2="$e2e2" -v i="$ing" -v p1="$p1" -v p2="$p2" -v 
     printf "ingest %.2fs  process workers 1 %.2fs  workers 2 %.2fs  speed-up %.2f (target >= 1.7)\n", i, p1, p2, p1 / p2
     printf "process with nothing new %.2fs (stretch <= 1 s)\n", idle
 }'
+echo "process workers 1: wall user sys peak-KB = $r1"
+echo "process workers 2: wall user sys peak-KB = $r2"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (a loaded machine hides the speed-up)"
