@@ -29,6 +29,7 @@ mod schema;
 mod show;
 mod space;
 
+pub mod fingerprint;
 pub mod generate;
 pub mod ids;
 pub mod json;
@@ -36,8 +37,11 @@ pub mod names;
 pub mod normalize;
 pub mod pack;
 pub mod report;
+pub mod score;
+pub mod simhash;
 pub mod slice;
 pub mod value;
+pub mod verdict;
 pub mod yaml;
 
 pub use crate::{
