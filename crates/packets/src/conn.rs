@@ -193,6 +193,16 @@ impl ConnTable {
         self.slots.get_mut(id as usize).and_then(Option::as_mut)
     }
 
+    /// The connections, most recently active first (console `show conn sample`).
+    pub fn iter(&self) -> impl Iterator<Item = &Conn> + '_ {
+        let mut id = self.head;
+        std::iter::from_fn(move || {
+            let c = self.get(id)?;
+            id = c.next;
+            Some(c)
+        })
+    }
+
     /// A connection by key.
     pub fn lookup(&self, key: &ConnKey) -> Option<&Conn> {
         self.map.get(key).and_then(|id| self.get(*id))

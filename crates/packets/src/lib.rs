@@ -10,11 +10,15 @@
 //! - Serving: [`Query`] / [`query::run`] answer index and filter queries (§7);
 //!   [`stats()`] is `vantage packets stats` (§9); [`demo()`] is this kind's part of
 //!   `vantage demo`.
+//! - Service: [`console`] is the Time Machine command language and its TCP server over a
+//!   running recorder ([`console::Live`]); [`Recorder::snapshot`] gives every figure at
+//!   once ([`Snapshot::prometheus`] for `/metrics`).
 #![deny(missing_docs)]
 
 mod capture;
 mod config;
 mod conn;
+pub mod console;
 mod counters;
 pub mod decode;
 mod demo;
@@ -24,6 +28,7 @@ pub mod flows;
 mod key;
 mod logs;
 mod maintain;
+mod metrics;
 mod pcapout;
 pub mod query;
 mod record;
@@ -49,10 +54,11 @@ pub use crate::{
     filter::{Dir, Family, Filter, Net, Node, PacketRef, Prim},
     key::{addr_text as flows_addr, parse_key, ConnKey, IndexKind, Key},
     maintain::{prune, reindex},
+    metrics::{ClassSnapshot, KernelStats, Snapshot},
     pcapout::OutputWriter,
     query::{Query, QueryResult, Selector},
     record::{packets_root, record_files, FileReport, RecordReport},
-    recorder::{FileOutcome, Recorder},
+    recorder::{FileOutcome, Recorder, SubEvent, SubSink, SubscribeError},
     ring::Ring,
     stats::{stats, ClassStats, Stats},
     store::{Recovery, Store},

@@ -164,6 +164,36 @@ fn stored_conn(f: &Frame, frag: Option<&Key>) -> (Option<ConnKey>, u16) {
     (Some(ConnKey::new(d.proto, d.src, d.sport, d.dst, d.dport)), d.ethertype)
 }
 
+/// True when the stored packet `f` is selected; `frag`: the recorder's attribution of a
+/// non-first fragment (from the fragment table, or the ring), never re-derived.
+pub(crate) fn selects(
+    sel: &Selector,
+    f: &Frame,
+    frag: Option<&Key>,
+    keys: &mut Vec<(IndexKind, Key)>,
+) -> bool {
+    match sel {
+        Selector::Filter(flt) => flt.matches(&PacketRef {
+            linktype: f.linktype,
+            data: &f.data,
+            wirelen: f.wirelen,
+            big_endian: f.big_endian,
+        }),
+        Selector::Index { kind, key } => {
+            let (conn, et) = stored_conn(f, frag);
+            packet_keys(conn.as_ref(), et, &[*kind], keys);
+            keys.iter().any(|(k, v)| k == kind && v == key)
+        }
+    }
+}
+
+impl Query {
+    /// Inclusive range check (live queries over the ring and open segments).
+    pub(crate) fn covers(&self, ts: i64) -> bool {
+        self.in_range(ts)
+    }
+}
+
 /// Runs a query over the directory `root`; `class_order` lists class directory names by
 /// precedence (directories not listed rank after, by name).
 pub fn run(root: &Path, class_order: &[String], q: &Query) -> Result<QueryResult, StoreError> {
@@ -221,20 +251,7 @@ pub fn run(root: &Path, class_order: &[String], q: &Query) -> Result<QueryResult
                 if !q.in_range(f.ts_ns) {
                     return;
                 }
-                let hit = match &q.selector {
-                    Selector::Filter(flt) => flt.matches(&PacketRef {
-                        linktype: f.linktype,
-                        data: &f.data,
-                        wirelen: f.wirelen,
-                        big_endian: f.big_endian,
-                    }),
-                    Selector::Index { kind, key } => {
-                        let (conn, et) = stored_conn(f, ordinal.and_then(|o| frags.get(&o)));
-                        packet_keys(conn.as_ref(), et, &[*kind], &mut keys);
-                        keys.iter().any(|(k, v)| k == kind && v == key)
-                    }
-                };
-                if hit {
+                if selects(&q.selector, f, ordinal.and_then(|o| frags.get(&o)), &mut keys) {
                     result.hits.push(Hit {
                         ts_ns: f.ts_ns,
                         rank,

@@ -5,6 +5,7 @@
 //! flushed every `flush_interval` of packet time; the live path with its writer thread
 //! and bounded queue arrives with live capture (issue 4).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::capture::{CaptureReader, Frame};
@@ -14,10 +15,41 @@ use crate::counters::Counters;
 use crate::decode::{decode, L3};
 use crate::error::{ReadError, StoreError};
 use crate::filter::{Filter, PacketRef};
-use crate::key::{IndexKind, Key};
+use crate::key::{ConnKey, IndexKind, Key};
+use crate::query::{Hit, Query, QueryResult};
 use crate::ring::{Ring, RingPacket};
 use crate::segment::{packet_keys, OpenSegment};
 use crate::store::Store;
+
+/// What a subscription receives: each later packet of its connection (stored or cut),
+/// then `End` when the connection leaves the table.
+pub enum SubEvent<'a> {
+    /// A packet: time, wire length, captured bytes (capped at snaplen), link type.
+    Packet {
+        /// Time.
+        ts_ns: i64,
+        /// Wire length.
+        wirelen: u32,
+        /// Link type.
+        linktype: u16,
+        /// Bytes.
+        data: &'a [u8],
+    },
+    /// The connection left the table; nothing follows.
+    End,
+}
+
+/// A subscription's sink; returning false ends the subscription (its client went away).
+pub type SubSink = Box<dyn FnMut(SubEvent<'_>) -> bool + Send>;
+
+/// A dynamic class assignment (`set_dyn_class`): class index, the end the address must
+/// be (`None`: either), expiry in packet time (`None` until the first packet sets it).
+#[derive(Debug, Clone, Copy)]
+struct DynClass {
+    class: usize,
+    end: Option<crate::console::End>,
+    expires_ns: Option<i64>,
+}
 
 struct ClassRt {
     class: Class,
@@ -35,6 +67,8 @@ pub struct Recorder {
     enabled: Vec<IndexKind>,
     /// Totals, including earlier runs on this directory.
     pub counters: Counters,
+    /// Kernel counters of the live capture feeding this recorder (0 for files).
+    pub kernel: crate::metrics::KernelStats,
     flows: Vec<Flow>,
     keys: Vec<(IndexKind, Key)>,
     seq: u64,
@@ -42,6 +76,10 @@ pub struct Recorder {
     stopped: Option<PathBuf>,
     fail_at: Option<u64>,
     first_ts: Option<i64>,
+    dyn_classes: HashMap<[u8; 16], DynClass>,
+    subs: HashMap<ConnKey, Vec<SubSink>>,
+    /// Packets and bytes that queries returned (stats.log `queryPkts queryBytes`).
+    query_totals: (u64, u64),
 }
 
 /// What reading one file did.
@@ -80,6 +118,7 @@ impl Recorder {
             capture_filter,
             enabled,
             counters,
+            kernel: Default::default(),
             flows: Vec::new(),
             keys: Vec::new(),
             seq: 0,
@@ -87,6 +126,9 @@ impl Recorder {
             stopped: None,
             fail_at: None,
             first_ts: None,
+            dyn_classes: HashMap::new(),
+            subs: HashMap::new(),
+            query_totals: (0, 0),
         })
     }
 
@@ -212,15 +254,22 @@ impl Recorder {
                 self.counters.undecodable += 1;
             }
         }
+        let before = self.flows.len();
         self.table.advance(f.ts_ns, &mut self.flows);
         let placed = self.table.place(f, &d, &mut self.flows);
+        if !self.subs.is_empty() && self.flows.len() > before {
+            self.end_subscriptions(before);
+        }
         let class_idx = match placed {
             Some(p) => {
                 let cached = self.table.get(p.id).and_then(|c| c.class);
                 match cached {
                     Some(c) => Some(c),
                     None => {
-                        let m = self.classes.iter().position(|c| c.class.filter.matches(&pref));
+                        let ends = self.table.get(p.id).map(|c| (c.orig.0, c.resp.0));
+                        let m = ends.and_then(|(o, r)| self.dyn_class_of(o, r, f.ts_ns)).or_else(
+                            || self.classes.iter().position(|c| c.class.filter.matches(&pref)),
+                        );
                         if let (Some(m), Some(conn)) = (m, self.table.get_mut(p.id)) {
                             conn.class = Some(m);
                         }
@@ -248,6 +297,25 @@ impl Recorder {
                 }
             }
         };
+        if !self.subs.is_empty() {
+            if let Some(p) = placed {
+                let snap = self.config.snaplen as usize;
+                let data = f.data.get(..snap).unwrap_or(&f.data[..]);
+                if let Some(list) = self.subs.get_mut(&p.key) {
+                    list.retain_mut(|sink| {
+                        sink(SubEvent::Packet {
+                            ts_ns: f.ts_ns,
+                            wirelen: f.wirelen,
+                            linktype: f.linktype,
+                            data,
+                        })
+                    });
+                    if list.is_empty() {
+                        self.subs.remove(&p.key);
+                    }
+                }
+            }
+        }
         let name = self.classes.get(ci).map(|c| c.class.config.name.clone()).unwrap_or_default();
         let cc = self.counters.classes.entry(name).or_default();
         if let Some(conn) = placed.and_then(|p| self.table.get_mut(p.id)) {
@@ -300,6 +368,7 @@ impl Recorder {
             linktype: f.linktype,
             seq: self.seq,
             data: data.to_vec(),
+            frag,
         });
         let rec = 16 + data.len() as u64;
         let filesize = rt.class.config.filesize.0;
@@ -379,7 +448,14 @@ impl Recorder {
                 self.config.index_levels,
             )?;
         }
+        let before = self.flows.len();
         self.table.drain(reason, &mut self.flows);
+        self.end_subscriptions(before);
+        for (_, list) in self.subs.drain() {
+            for mut sink in list {
+                sink(SubEvent::End);
+            }
+        }
         self.counters.frag_unattributed += self.table.counters.frag_unattributed;
         self.counters.flows_out += self.table.counters.flows_out;
         self.counters.conn_evictions += self.table.counters.evictions;
@@ -421,4 +497,248 @@ impl Recorder {
             })
             .collect()
     }
+}
+
+impl Recorder {
+    /// Ends the subscriptions of the connections in `self.flows[from..]`.
+    fn end_subscriptions(&mut self, from: usize) {
+        for fl in self.flows.get(from..).unwrap_or_default() {
+            if let Some(list) = self.subs.remove(&fl.conn.key) {
+                for mut sink in list {
+                    sink(SubEvent::End);
+                }
+            }
+        }
+    }
+
+    /// The dynamic class of a new connection with ends `orig` and `resp` at packet time
+    /// `ts`, dropping expired assignments as it meets them.
+    fn dyn_class_of(&mut self, orig: [u8; 16], resp: [u8; 16], ts: i64) -> Option<usize> {
+        use crate::console::End;
+        if self.dyn_classes.is_empty() {
+            return None;
+        }
+        for (addr, end) in [(orig, End::Orig), (resp, End::Resp)] {
+            let Some(dc) = self.dyn_classes.get_mut(&addr) else { continue };
+            let timeout = self.classes.get(dc.class).map_or(0, |c| c.class.config.dyn_timeout.0);
+            let expires = *dc.expires_ns.get_or_insert(ts.saturating_add(timeout));
+            if ts > expires {
+                self.dyn_classes.remove(&addr);
+                continue;
+            }
+            if dc.end.is_none_or(|e| e == end) {
+                return Some(dc.class);
+            }
+        }
+        None
+    }
+
+    /// The class index of a class name, if configured.
+    pub fn class_index(&self, name: &str) -> Option<usize> {
+        self.classes.iter().position(|c| c.class.config.name == name)
+    }
+
+    /// `set_dyn_class`: connections created from now on with `addr` at `end` (either end
+    /// when `None`) go to class `class` until its `dyn_timeout` of packet time passes.
+    /// Returns false when no such class is configured (nothing changes then).
+    pub fn set_dyn_class(
+        &mut self,
+        addr: [u8; 16],
+        class: &str,
+        end: Option<crate::console::End>,
+    ) -> bool {
+        let Some(ci) = self.class_index(class) else { return false };
+        let timeout = self.classes.get(ci).map_or(0, |c| c.class.config.dyn_timeout.0);
+        let expires_ns = self.table.clock().map(|c| c.saturating_add(timeout));
+        self.dyn_classes.insert(addr, DynClass { class: ci, end, expires_ns });
+        true
+    }
+
+    /// `unset_dyn_class`; false when the address had none.
+    pub fn unset_dyn_class(&mut self, addr: &[u8; 16]) -> bool {
+        self.dyn_classes.remove(addr).is_some()
+    }
+
+    /// Dynamic class assignments not yet expired at the table's clock.
+    pub fn dyn_class_count(&self) -> usize {
+        let now = self.table.clock().unwrap_or(i64::MIN);
+        self.dyn_classes.values().filter(|d| d.expires_ns.is_none_or(|e| now <= e)).count()
+    }
+
+    /// The connection table, mutable (console: suspend_cutoff, suspend_timeout).
+    pub fn table_mut(&mut self) -> &mut ConnTable {
+        &mut self.table
+    }
+
+    /// Subscriptions alive.
+    pub fn subscription_count(&self) -> usize {
+        self.subs.values().map(Vec::len).sum()
+    }
+
+    /// Subscriptions of one connection.
+    pub fn subscriptions_of(&self, key: &ConnKey) -> usize {
+        self.subs.get(key).map_or(0, Vec::len)
+    }
+
+    /// Adds a subscription to a connection in the table; false (sink dropped) when the
+    /// connection is not in the table or `max_subscriptions` is reached.
+    pub fn subscribe(&mut self, key: ConnKey, sink: SubSink) -> Result<(), SubscribeError> {
+        if self.table.lookup(&key).is_none() {
+            return Err(SubscribeError::NotInTable);
+        }
+        if self.subscription_count() as u64 >= self.config.max_subscriptions {
+            return Err(SubscribeError::TooMany);
+        }
+        self.subs.entry(key).or_default().push(sink);
+        Ok(())
+    }
+
+    /// Counts a query's result for stats.log.
+    pub fn count_query(&mut self, pkts: u64, bytes: u64) {
+        self.query_totals.0 += pkts;
+        self.query_totals.1 += bytes;
+    }
+
+    /// Packets and bytes returned by queries so far.
+    pub fn query_totals(&self) -> (u64, u64) {
+        self.query_totals
+    }
+
+    /// Answers a query over everything this recorder holds (spec §7): with `mem_only`
+    /// the memory rings alone; otherwise, after a flush, the closed segments (through
+    /// their indexes) and the open segments (scanned whole: their index is in memory,
+    /// its fragment table used for attribution), so that nothing is missed or doubled.
+    pub fn query(&mut self, q: &Query) -> Result<QueryResult, StoreError> {
+        let started = std::time::Instant::now();
+        let mut keys = Vec::new();
+        if q.mem_only {
+            let mut out = QueryResult::default();
+            for (rank, rt) in self.classes.iter().enumerate() {
+                let mut f = Frame::default();
+                for p in rt.ring.iter() {
+                    out.oldest_ns = Some(out.oldest_ns.map_or(p.ts_ns, |o| o.min(p.ts_ns)));
+                    if !q.covers(p.ts_ns) {
+                        continue;
+                    }
+                    f.ts_ns = p.ts_ns;
+                    f.wirelen = p.wirelen;
+                    f.linktype = p.linktype;
+                    f.big_endian = false;
+                    f.data.clear();
+                    f.data.extend_from_slice(&p.data);
+                    if crate::query::selects(&q.selector, &f, p.frag.as_ref(), &mut keys) {
+                        out.hits.push(Hit {
+                            ts_ns: p.ts_ns,
+                            rank,
+                            segid: 0,
+                            offset: p.seq,
+                            linktype: p.linktype,
+                            wirelen: p.wirelen,
+                            data: p.data.clone(),
+                        });
+                    }
+                }
+            }
+            out.hits.sort_by_key(|h| (h.ts_ns, h.rank, h.offset));
+            out.elapsed_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            return Ok(out);
+        }
+        self.flush()?;
+        let order: Vec<String> =
+            self.classes.iter().map(|c| c.class.dir_name().to_string()).collect();
+        let mut out = crate::query::run(self.store.root(), &order, q)?;
+        for (rank, rt) in self.classes.iter().enumerate() {
+            for seg in &rt.open {
+                if seg.index.packets() == 0 {
+                    continue;
+                }
+                let path = seg.path();
+                let frags = crate::vidx::Vidx::parse(&path, seg.index.encode(seg.segid))
+                    .map(|v| v.fragments())
+                    .unwrap_or_default();
+                out.segments_total += 1;
+                out.segments_read += 1;
+                crate::segment::scan_range(&path, 24, u64::MAX, 0, |ordinal, offset, f| {
+                    out.oldest_ns = Some(out.oldest_ns.map_or(f.ts_ns, |o| o.min(f.ts_ns)));
+                    if q.covers(f.ts_ns)
+                        && crate::query::selects(&q.selector, f, frags.get(&ordinal), &mut keys)
+                    {
+                        out.hits.push(Hit {
+                            ts_ns: f.ts_ns,
+                            rank,
+                            segid: seg.segid,
+                            offset,
+                            linktype: f.linktype,
+                            wirelen: f.wirelen,
+                            data: f.data.clone(),
+                        });
+                    }
+                    true
+                })?;
+            }
+        }
+        out.hits.sort_by(|a, b| {
+            (a.ts_ns, a.rank, a.segid, a.offset).cmp(&(b.ts_ns, b.rank, b.segid, b.offset))
+        });
+        out.elapsed_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        Ok(out)
+    }
+
+    /// The index kinds built (l2 aside).
+    pub fn enabled_indexes(&self) -> &[IndexKind] {
+        &self.enabled
+    }
+
+    /// Every figure at this instant (`show stats`, logs, Prometheus): the table's and
+    /// the live counters folded into the saved totals.
+    pub fn snapshot(&self) -> crate::metrics::Snapshot {
+        let mut counters = self.counters.clone();
+        counters.frag_unattributed += self.table.counters.frag_unattributed;
+        counters.flows_out += self.table.counters.flows_out;
+        counters.conn_evictions += self.table.counters.evictions;
+        let classes = self
+            .classes
+            .iter()
+            .map(|c| {
+                let (mp, mb, span) = c.ring.usage();
+                let cc = counters.classes.get(&c.class.config.name).copied().unwrap_or_default();
+                crate::metrics::ClassSnapshot {
+                    name: c.class.config.name.clone(),
+                    stored_pkts: cc.stored_pkts,
+                    stored_bytes: cc.stored_bytes,
+                    cut_pkts: cc.cut_pkts,
+                    cut_bytes: cc.cut_bytes,
+                    mem_pkts: mp,
+                    mem_bytes: mb,
+                    mem_dt_s: span as f64 / 1e9,
+                    dyn_timeout_s: c.class.config.dyn_timeout.0 / 1_000_000_000,
+                }
+            })
+            .collect();
+        crate::metrics::Snapshot {
+            counters,
+            conns: self.table.len() as u64,
+            dyn_class: self.dyn_class_count() as u64,
+            subscriptions: self.subscription_count() as u64,
+            kernel: self.kernel,
+            query_pkts: self.query_totals.0,
+            query_bytes: self.query_totals.1,
+            clock_ns: self.table.clock(),
+            classes,
+        }
+    }
+
+    /// The configuration this recorder runs with.
+    pub fn config(&self) -> &PacketsConfig {
+        &self.config
+    }
+}
+
+/// Why a subscription was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscribeError {
+    /// The connection is not in the table.
+    NotInTable,
+    /// `max_subscriptions` reached.
+    TooMany,
 }

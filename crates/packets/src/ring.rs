@@ -17,6 +17,9 @@ pub struct RingPacket {
     pub seq: u64,
     /// Captured bytes as stored.
     pub data: Vec<u8>,
+    /// A non-first fragment's connection as the recorder attributed it (conn4 key), so
+    /// that memory queries select it as disk queries do.
+    pub frag: Option<crate::key::Key>,
 }
 
 /// The ring.
@@ -77,6 +80,7 @@ mod tests {
                 linktype: 1,
                 seq: i as u64,
                 data: vec![0; 20],
+                frag: None,
             });
         }
         let (n, bytes, span) = r.usage();

@@ -2,6 +2,8 @@
 
 #[path = "suite/conformance.rs"]
 mod conformance;
+#[path = "suite/console.rs"]
+mod console;
 #[path = "suite/pcapng.rs"]
 mod pcapng;
 #[path = "suite/record.rs"]
