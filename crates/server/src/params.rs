@@ -6,10 +6,14 @@ use vantage_core::Timestamp;
 
 use crate::error::ApiError;
 
-/// A time parameter as nanoseconds since the epoch.
+/// A time parameter as nanoseconds since the epoch; a bare date (`YYYY-MM-DD`, OONI's
+/// form) is its UTC midnight.
 pub fn time_ns(name: &str, text: Option<&str>) -> Result<Option<i64>, ApiError> {
     match text.filter(|t| !t.is_empty()) {
         None => Ok(None),
+        Some(t) if t.len() == 10 && vantage_core::Bucket::parse(t).is_ok() => {
+            Ok(vantage_core::Bucket::parse(t).ok().map(|b| b.start().nanos()))
+        }
         Some(t) => Timestamp::parse(t)
             .map(|ts| Some(ts.nanos()))
             .map_err(|e| ApiError::bad_parameter(format!("{name}={t:?}: {e}"))),
@@ -92,6 +96,7 @@ mod tests {
         assert_eq!(time_ns("t", Some("2023-11-14T22:13:20Z")).unwrap(), want);
         assert_eq!(time_ns("t", Some("2023-11-14 22:13:20")).unwrap(), want);
         assert_eq!(time_ns("t", None).unwrap(), None);
+        assert_eq!(time_ns("t", Some("2023-11-14")).unwrap(), Some(1_699_920_000_000_000_000));
         let e = time_ns("since", Some("yesterday")).unwrap_err();
         assert_eq!(e.code, "bad_parameter");
         assert!(e.message.starts_with("since=\"yesterday\""), "{}", e.message);

@@ -7,5 +7,7 @@ mod end_to_end;
 mod fixture;
 #[path = "cases/http.rs"]
 mod http;
+#[path = "cases/lifecycle.rs"]
+mod lifecycle;
 #[path = "cases/security.rs"]
 mod security;

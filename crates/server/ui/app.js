@@ -449,6 +449,21 @@ pages.packets = async (root) => {
   if (autorun) await form.onsubmit(new Event("submit"));
 };
 
+pages.cans = async (root) => {
+  const list = await api("/api/v1/reports/cans");
+  root.append(h("h2", {}, "Published clean cans (reports)"),
+    h("p", { class: "muted" }, "Sanitized measurements only, as OONI's public site offered them: each can is an LZ4 tar (tar -I lz4 -xf), with its JSON-lines index; downloads accept HTTP ranges."),
+    card(`${list.cans.length} cans`, table([
+      { label: "bucket", get: (c) => c.bucket },
+      { label: "can", get: (c) => { const n = c.filename.split("/").pop(); return h("a", { href: c.url, title: n }, n.length > 52 ? n.slice(0, 51) + "…" : n); } },
+      { label: "test", get: (c) => c.test_name },
+      { label: "size", num: 1, get: (c) => fmtBytes(c.size) },
+      { label: "measurements", num: 1, get: (c) => fmtNum(c.datums) },
+      { label: "sha1", get: (c) => h("code", { title: c.sha1 }, c.sha1.slice(0, 12) + "…") },
+      { label: "index", get: (c) => h("a", { href: c.index_url }, `index (${fmtBytes(c.index_size)})`) },
+    ], list.cans, { empty: "no clean cans yet" })));
+};
+
 async function route() {
   const name = (location.hash || "#overview").slice(1).split("?")[0];
   const page = pages[name] ? name : "overview";

@@ -8,6 +8,7 @@ mod netstate;
 mod openapi;
 mod packets;
 mod passive;
+mod publish;
 mod reports;
 mod status;
 mod ui;
@@ -32,6 +33,7 @@ pub fn router(state: Shared) -> Router {
     let api = Router::new()
         .merge(status::routes())
         .merge(reports::routes())
+        .merge(publish::routes())
         .merge(passive::routes())
         .merge(netstate::routes())
         .merge(packets::routes())

@@ -114,6 +114,8 @@ pub fn tour(url: Option<&str>) {
         "bad_parameter"
     );
 
+    publish(addr, data, url);
+
     // Passive: the demo's byte counts, then an upload (token required).
     let nodes = get(addr, "/api/v1/passive/nodes").json()["nodes"].as_array().unwrap().clone();
     assert!(!nodes.is_empty());
@@ -308,6 +310,56 @@ pub fn tour(url: Option<&str>) {
     // Graceful stop: returns cleanly and the port closes.
     running.stop().expect("clean stop");
     assert!(std::net::TcpStream::connect(addr).is_err(), "still accepting after stop");
+}
+
+/// Every listed clean can downloads with its sha1 and extracts with `tar -I lz4`; a range
+/// request returns exactly the asked bytes; nothing unlisted is served.
+fn publish(addr: SocketAddr, data: &Path, url: Option<&str>) {
+    let list = get(addr, "/api/v1/reports/cans").json();
+    let cans = list["cans"].as_array().unwrap();
+    let want = scalar(data, url, "SELECT COUNT(*) FROM reports_clean_can");
+    assert_eq!(cans.len() as i64, want);
+    assert!(want > 0);
+    let out = tempfile::tempdir().unwrap();
+    for c in cans {
+        let a = get(addr, c["url"].as_str().unwrap());
+        assert_eq!(a.status, 200);
+        assert_eq!(a.body.len() as i64, c["size"].as_i64().unwrap());
+        assert_eq!(vantage_core::hash::sha1_hex(&a.body), c["sha1"].as_str().unwrap());
+        let file = out.path().join("can.tar.lz4");
+        std::fs::write(&file, &a.body).unwrap();
+        let x = out.path().join("x");
+        std::fs::create_dir_all(&x).unwrap();
+        let ok = std::process::Command::new("tar")
+            .args(["-I", "lz4", "-xf", file.to_str().unwrap(), "-C", x.to_str().unwrap()])
+            .status()
+            .map(|s| s.success());
+        if let Ok(ok) = ok {
+            assert!(ok, "tar -I lz4 -xf failed on {}", c["filename"]);
+        }
+        let idx = get(addr, c["index_url"].as_str().unwrap());
+        assert_eq!(idx.status, 200);
+        assert!(String::from_utf8_lossy(&idx.body)
+            .lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+        let r = request(addr, "GET", c["url"].as_str().unwrap(), &[("Range", "bytes=10-41")], b"");
+        assert_eq!(r.status, 206);
+        assert_eq!(r.body, a.body[10..42]);
+        assert_eq!(r.header("content-range").unwrap(), format!("bytes 10-41/{}", a.body.len()));
+        let r =
+            request(addr, "GET", c["url"].as_str().unwrap(), &[("Range", "bytes=999999999-")], b"");
+        assert_eq!((r.status, r.error_code().as_str()), (416, "range_not_satisfiable"));
+    }
+    let bucket = cans[0]["bucket"].as_str().unwrap();
+    for bad in ["..%2F..%2Fvantage.db", "secret.key", "nothing.tar.lz4"] {
+        let a = get(addr, &format!("/api/v1/reports/cans/{bucket}/{bad}"));
+        assert_eq!(a.status, 404, "{bad}");
+    }
+    let t = cans[0]["test_name"].as_str().unwrap();
+    let some = get(addr, &format!("/api/v1/reports/cans?test_name={t}")).json();
+    assert!(some["cans"].as_array().unwrap().iter().all(|c| c["test_name"] == t));
+    let none = get(addr, "/api/v1/reports/cans?since=2200-01-01").json();
+    assert!(none["cans"].as_array().unwrap().is_empty());
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {

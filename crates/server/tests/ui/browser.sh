@@ -46,7 +46,7 @@ chrome() {
 }
 
 # page:minimum tables:minimum svg plots:height
-pages="overview:1:0:900 reports:3:1:1400 passive:1:3:1150 netstate:2:1:1000 packets?filter=tcp:2:2:1100"
+pages="overview:1:0:900 cans:1:0:700 reports:3:1:1400 passive:1:3:1150 netstate:2:1:1000 packets?filter=tcp:2:2:1100"
 fail=0
 for spec in $pages; do
   IFS=: read -r page tables plots height <<<"$spec"
