@@ -8,11 +8,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::json;
+use vantage_core::{Exit, HasExit};
 
 use super::{body_bytes, json, Params, Shared};
 use crate::error::ApiError;
 use crate::params::{boolean, one_of, time_ns, Page};
 use crate::query::passive as q;
+
+/// How long an upload waits for a tick to release the `passive` lock before answering
+/// 409 busy.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Routes under `/api/v1`.
 pub fn routes() -> Router<Shared> {
@@ -117,8 +122,18 @@ async fn upload(
         .blocking(move |st, wh| {
             let env = vantage_passive::PassiveEnv::new(st.data.clone(), st.passive.clone())
                 .map_err(ApiError::storage)?;
-            let report = vantage_passive::ingest_bytes(&env, wh, &name, &bytes)
-                .map_err(|e| ApiError::from_exit(&e))?;
+            // A tick holds the `passive` lock for a short while: wait for it rather than
+            // answer busy, up to LOCK_WAIT.
+            let deadline = std::time::Instant::now() + LOCK_WAIT;
+            let report = loop {
+                match vantage_passive::ingest_bytes(&env, wh, &name, &bytes) {
+                    Ok(r) => break r,
+                    Err(e) if e.exit() == Exit::Busy && std::time::Instant::now() < deadline => {
+                        std::thread::sleep(std::time::Duration::from_millis(200));
+                    }
+                    Err(e) => return Err(ApiError::from_exit(&e)),
+                }
+            };
             tracing::info!(name = %name, status = ?report.status, "Passive upload ingested.");
             Ok(report.upload_response())
         })
