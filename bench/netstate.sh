@@ -9,6 +9,8 @@
 #        the scratch directory; TMPDIR chooses where ~1.3 GB per 10 M rows go)
 set -euo pipefail
 ROWS=${1:-10000000}
+# Controllers deliver concurrently: their files arrive in BATCHES rounds, interleaved.
+BATCHES=${BATCHES:-20}
 PG=${PG:-${VANTAGE_TEST_PG:-postgres://vantage:vantage@127.0.0.1:5432/vantage_test}}
 root=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/netstate-bench.XXXXXX")
@@ -30,7 +32,7 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo "versions: $("$V" --version), $(psql --version | head -1), sqlite (bundled by rusqlite)"
 
 echo "generating $ROWS rows (2 controllers)..."
-"$V" --data "$tmp/gdata" -q netstate generate --out "$tmp/gen" --rows "$ROWS" --seed 1 --sources 2 --batches 1 \
+"$V" --data "$tmp/gdata" -q netstate generate --out "$tmp/gen" --rows "$ROWS" --seed 1 --sources 2 --batches "$BATCHES" \
     > "$tmp/manifest.txt"
 total=$(python3 -c "import json,sys; print(json.load(open('$tmp/gen/MANIFEST.json'))['rows'])")
 echo "generated $total rows, $(du -sh "$tmp/gen" | cut -f1) of flat files"
@@ -40,10 +42,12 @@ import_into() { # $1 = label, $2 = extra global args
     rm -rf "$tmp/run" && cp -al "$tmp/gen" "$tmp/run"
     local t0 t1
     t0=$(now)
-    for s in ctl-0 ctl-1; do
-        mkdir -p "$tmp/loaded-$label/$s"
-        "$V" --data "$tmp/data-$label" "$@" -q netstate import --import "$tmp/run/$s/batch-000" \
-            --loaded "$tmp/loaded-$label/$s" --source "$s"
+    for b in $(seq -f %03g 0 $((BATCHES - 1))); do
+        for s in ctl-0 ctl-1; do
+            mkdir -p "$tmp/loaded-$label/$s" "$tmp/run/$s/batch-$b"
+            "$V" --data "$tmp/data-$label" "$@" -q netstate import --import "$tmp/run/$s/batch-$b" \
+                --loaded "$tmp/loaded-$label/$s" --source "$s"
+        done
     done
     t1=$(now)
     echo "$(rate "$total" "$t0" "$t1") $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')"
@@ -61,7 +65,7 @@ if [ "$pg_ok" = 1 ]; then
     echo "vantage import, PostgreSQL: $pg_s s, $pg_rate rows/s"
 
     "$EX/copy_convert" "$tmp/copy" $(find "$tmp/gen" -name '*.sql' | sort) >/dev/null
-    PGOPTIONS="-c search_path=$schema_copy" psql -q "$PG" -f "$tmp/copy/schema.sql" >/dev/null
+    PGOPTIONS="-c search_path=$schema_copy" psql -q "$PG" -f "$tmp/copy/schema.sql" >/dev/null 2>&1
     t0=$(now)
     PGOPTIONS="-c search_path=$schema_copy" psql -q -1 "$PG" -f "$tmp/copy/load.sql" >/dev/null
     t1=$(now)
