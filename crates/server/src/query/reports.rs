@@ -134,7 +134,7 @@ pub fn measurements(
     offset: u64,
     limit: u64,
 ) -> Result<(Vec<Row>, u64), WarehouseError> {
-    if table_exists(db, "reports_measurement")? {
+    if centrifugation_ran(db)? {
         centrifuged(db, f, asc, offset, limit)
     } else {
         let mut all = located(db, f)?;
@@ -145,6 +145,13 @@ pub fn measurements(
         let page = all.into_iter().skip(offset as usize).take(limit as usize).collect();
         Ok((page, count))
     }
+}
+
+/// True once `reports_measurement` holds rows: an empty table (migrated, never filled)
+/// must not hide what autoclaving already located.
+fn centrifugation_ran(db: &mut dyn Sql) -> Result<bool, WarehouseError> {
+    Ok(table_exists(db, "reports_measurement")?
+        && !db.query("SELECT msm_no FROM reports_measurement LIMIT 1", &[])?.rows.is_empty())
 }
 
 /// Before centrifugation: the datum locator and the file names.
@@ -203,9 +210,9 @@ const CENTRIFUGED: &str = "SELECT m.measurement_uid, r.report_id, r.probe_cc, r.
      FROM reports_measurement m JOIN reports_report r ON r.report_no = m.report_no \
      LEFT JOIN reports_input i ON i.input_no = m.input_no";
 
-fn where_clause(db: &mut dyn Sql, f: &Filter) -> (String, Vec<Value>) {
-    let pg = db.backend() == vantage_warehouse::Backend::Postgres;
-    let b = |x: bool| if pg { Value::Text(x.to_string()) } else { Value::Int(x as i64) };
+/// The WHERE clause of a filter. Both backends store `measurement_start_time` as
+/// `YYYY-MM-DD hh:mm:ss` text and the verdicts as 0/1 integers, so one form serves both.
+fn where_clause(f: &Filter) -> (String, Vec<Value>) {
     let mut w = Vec::new();
     let mut p: Vec<Value> = Vec::new();
     let mut add = |clause: &str, v: Value| {
@@ -230,22 +237,21 @@ fn where_clause(db: &mut dyn Sql, f: &Filter) -> (String, Vec<Value>) {
     if let Some(v) = &f.domain {
         add("i.domain_no = (SELECT domain_no FROM reports_domain WHERE domain = ?)", v.into());
     }
-    let cast = if pg { "CAST(? AS timestamp)" } else { "?" };
     if let Some(v) = f.since {
-        add(&format!("m.measurement_start_time >= {cast}"), sql_time(v).into());
+        add("m.measurement_start_time >= ?", sql_time(v).into());
     }
     if let Some(v) = f.until {
-        add(&format!("m.measurement_start_time < {cast}"), sql_time(v).into());
+        add("m.measurement_start_time < ?", sql_time(v).into());
     }
-    let bcast = if pg { "CAST(? AS boolean)" } else { "?" };
+    let b = |x: bool| Value::Int(i64::from(x));
     if let Some(v) = f.anomaly {
-        add(&format!("m.anomaly = {bcast}"), b(v));
+        add("COALESCE(m.anomaly, 0) = ?", b(v));
     }
     if let Some(v) = f.confirmed {
-        add(&format!("m.confirmed = {bcast}"), b(v));
+        add("COALESCE(m.confirmed, 0) = ?", b(v));
     }
     if let Some(v) = f.failure {
-        add(&format!("m.msm_failure = {bcast}"), b(v));
+        add("COALESCE(m.msm_failure, 0) = ?", b(v));
     }
     let clause = if w.is_empty() { String::new() } else { format!(" WHERE {}", w.join(" AND ")) };
     (clause, p)
@@ -258,7 +264,7 @@ fn centrifuged(
     offset: u64,
     limit: u64,
 ) -> Result<(Vec<Row>, u64), WarehouseError> {
-    let (clause, params) = where_clause(db, f);
+    let (clause, params) = where_clause(f);
     let count_sql = format!(
         "SELECT COUNT(*) FROM reports_measurement m JOIN reports_report r ON r.report_no = m.report_no \
          LEFT JOIN reports_input i ON i.input_no = m.input_no{clause}"

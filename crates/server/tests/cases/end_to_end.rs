@@ -100,6 +100,18 @@ pub fn tour(url: Option<&str>) {
     assert_eq!(full.json()["report_id"], rid.as_str());
     let raw = get(addr, &format!("/api/v1/reports/raw_measurement?measurement_uid={uid}"));
     assert_eq!(raw.body, full.body);
+    let count = |q: &str| {
+        let a = get(addr, &format!("{path}{q}"));
+        assert_eq!(a.status, 200, "{q}: {}", String::from_utf8_lossy(&a.body));
+        a.json()["metadata"]["count"].as_i64().unwrap()
+    };
+    assert_eq!(count("&anomaly=true") + count("&anomaly=false"), 2);
+    assert_eq!(
+        count("&confirmed=false&failure=false&since=2000-01-01&until=2200-01-01"),
+        count("&confirmed=false&failure=false")
+    );
+    assert_eq!(count("&probe_cc=IT&probe_asn=AS3269&test_name=web_connectivity"), 2);
+    assert_eq!(count("&probe_cc=DE"), 0);
     assert_eq!(get(addr, "/api/v1/reports/measurement/nope").error_code(), "not_found");
     let agg = get(addr, "/api/v1/reports/aggregation?axis_x=probe_cc&probe_cc=IT").json();
     assert_eq!(agg["dimension_count"], 1);
