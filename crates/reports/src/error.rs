@@ -58,6 +58,17 @@ pub enum ReportsError {
         /// Bytes needed.
         needed: u64,
     },
+    /// A fingerprint CSV that cannot be loaded (`file:line: reason`).
+    #[error(transparent)]
+    Fingerprints(#[from] crate::fingerprint::FingerprintError),
+    /// A clean can centrifugation cannot act on.
+    #[error("{filename}: {message}")]
+    Centrifuge {
+        /// `<bucket>/<can>`.
+        filename: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// A stored can that does not match what the catalog says it holds.
     #[error("{}: {message}; check it with `vantage can verify`", .path.display())]
     Mismatch {
@@ -95,6 +106,8 @@ impl HasExit for ReportsError {
             ReportsError::NotFound(_) | ReportsError::Ambiguous { .. } => Exit::Usage,
             ReportsError::Mismatch { .. } => Exit::Rejected,
             ReportsError::NoSpace { .. } => Exit::Storage,
+            ReportsError::Fingerprints(_) => Exit::Rejected,
+            ReportsError::Centrifuge { .. } => Exit::Usage,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The OONI pipeline's front half (reports spec §2–§5): report parsing, normalization,
-//! ingest, canning, autoclaving and the collector model.
+//! The OONI pipeline (reports spec): report parsing, normalization, ingest, canning,
+//! autoclaving, the collector model, and centrifugation into the warehouse.
 //!
 //! - [`value`], [`json`], [`yaml`]: the value tree a report entry becomes, the canonical
 //!   JSON writer (rule 19) and the readers of both formats (YAML 1.1 as PyYAML resolves it).
@@ -14,14 +14,20 @@
 //! - Stages over a data directory and warehouse: [`ingest()`] (§2.5), [`can()`] (§4),
 //!   [`autoclave()`] (§5), [`show()`] (§5.7), [`run()`] (one tick), [`redact()`] (§5.5); [`lock`] takes the
 //!   `reports` lock; [`ReportsConfig`] is `[reports]`.
+//! - The back half (§6–§8): [`centrifuge()`] and its [`centrifuge::feeders`] (one
+//!   [`centrifuge::feeders::Feeder`] per table, listed in `FEEDERS`), [`fingerprint`]
+//!   (CSV and matching) loaded by [`load_fingerprints()`], [`verdict`] (§7.1), [`score`]
+//!   (§7.4, vendors §7.5), [`simhash`] (§6.4); the views are tables kept by centrifugation.
 #![deny(missing_docs)]
 
 mod autoclave;
 mod canning;
+pub mod centrifuge;
 pub mod collector;
 mod config;
 mod demo;
 mod error;
+mod fingerprints;
 mod ingest;
 mod redact;
 mod run;
@@ -47,9 +53,11 @@ pub mod yaml;
 pub use crate::{
     autoclave::{autoclave, AutoclaveSummary, CleanLine, AUTOCLAVE_VER},
     canning::{can, CanLine, CanSummary, CANNING_VER},
+    centrifuge::{centrifuge, CentrifugeSummary, CODE_VER},
     config::{CollectorConfig, ReportsConfig},
     demo::{demo, DemoSummary},
     error::ReportsError,
+    fingerprints::{load_fingerprints, FingerprintLoad},
     ingest::{conventional_name, ingest, IngestLine, IngestSummary},
     redact::{kept_versions, redact, RedactLine, RedactSummary},
     run::{lock, run, RunSummary, LOCK_NAME},

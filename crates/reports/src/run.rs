@@ -1,13 +1,14 @@
-//! `vantage reports run` (spec §9), front half: ingest of `inbox/reports/drop/`, then
-//! canning and autoclaving of every bucket with new work. A second run does nothing.
+//! `vantage reports run` (spec §9): ingest of `inbox/reports/drop/`, then canning,
+//! autoclaving and centrifugation of every bucket with new or outdated work. A second run
+//! does nothing.
 
 use serde::Serialize;
 use vantage_core::DataDir;
 use vantage_warehouse::{Lock, Warehouse};
 
 use crate::{
-    autoclave, can, ingest, AutoclaveSummary, CanSummary, IngestSummary, ReportsConfig,
-    ReportsError,
+    autoclave, can, centrifuge, ingest, AutoclaveSummary, CanSummary, CentrifugeSummary,
+    IngestSummary, ReportsConfig, ReportsError,
 };
 
 /// The name of the data directory's lock every reports stage takes (DESIGN.md).
@@ -27,9 +28,11 @@ pub struct RunSummary {
     pub can: CanSummary,
     /// Clean cans written.
     pub autoclave: AutoclaveSummary,
+    /// Files centrifuged.
+    pub centrifuge: CentrifugeSummary,
 }
 
-/// One tick of the front half. The caller holds the lock.
+/// One tick of every stage. The caller holds the lock.
 pub fn run(
     data: &DataDir,
     wh: &mut Warehouse,
@@ -54,5 +57,6 @@ pub fn run(
     }
     let can = can(data, wh, config, None)?;
     let autoclave = autoclave(data, wh, config, None, false)?;
-    Ok(RunSummary { ingest, can, autoclave })
+    let centrifuge = centrifuge(data, wh, None, false)?;
+    Ok(RunSummary { ingest, can, autoclave, centrifuge })
 }

@@ -10,13 +10,22 @@ use vantage_warehouse::{Sql, Warehouse};
 
 use crate::error::ReportsError;
 
-/// The normalized line (without `\n`) of a measurement, by measurement_uid or `id` UUID
-/// (`msm:<n>` needs centrifugation's numbering and is refused until then).
+/// The normalized line (without `\n`) of a measurement, by measurement_uid, `id` UUID,
+/// or `msm:<n>` (centrifugation's number, found through `reports_measurement`).
 pub fn show(data: &DataDir, wh: &mut Warehouse, id: &str) -> Result<Vec<u8>, ReportsError> {
-    if id.starts_with("msm:") {
-        return Err(ReportsError::Usage(format!(
-            "{id}: msm:<n> numbers are given by centrifugation, not yet run here; use the measurement_uid or id"
-        )));
+    if let Some(n) = id.strip_prefix("msm:") {
+        let n: i64 = n.parse().map_err(|_| {
+            ReportsError::Usage(format!("{id}: msm:<n> takes a measurement number, e.g. msm:42"))
+        })?;
+        let uid = match wh
+            .query("SELECT measurement_uid FROM reports_measurement WHERE msm_no = ?", &[n.into()])
+        {
+            Ok(r) => r.rows.first().map(|r| r[0].to_text()),
+            // No centrifugation tables yet: no numbers given.
+            Err(_) => None,
+        };
+        let Some(uid) = uid else { return Err(ReportsError::NotFound(id.to_string())) };
+        return show(data, wh, &uid);
     }
     let cols = "uid, bucket, can, frame_off, frame_size, intra_off, intra_size";
     let by_uid = format!("SELECT {cols} FROM reports_datum_locator WHERE uid = ?");
