@@ -13,6 +13,7 @@
 
 mod auth;
 mod error;
+mod limits;
 mod metrics;
 mod params;
 mod query;

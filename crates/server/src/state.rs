@@ -40,6 +40,8 @@ pub struct AppState {
     pub collector: Arc<Collector>,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
+    /// The per-address limit of `/api/v1`.
+    pub rate_limit: crate::limits::RateLimit,
 }
 
 impl AppState {
@@ -81,6 +83,7 @@ impl AppState {
             packets,
             collector: Arc::new(collector),
             metrics: Metrics::default(),
+            rate_limit: Default::default(),
         })
     }
 

@@ -56,9 +56,34 @@ async fn api_not_found(req: Request) -> ApiError {
     ))
 }
 
-/// Counts answers by status for `/metrics`, inside a span per request.
+/// Counts answers by status for `/metrics`, inside a span per request; applies the
+/// per-address rate limit to `/api/v1`.
 async fn count_requests(State(state): State<Shared>, req: Request, next: Next) -> Response {
     let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path());
+    if req.uri().path().starts_with("/api/v1/") {
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        if let Some(ip) = peer {
+            if let Err(wait) = state.rate_limit.check(ip, std::time::Instant::now()) {
+                state.metrics.request(429);
+                let mut r = ApiError::new(
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!(
+                        "more than {} requests per second from {ip}; retry in {wait} s",
+                        crate::limits::RATE
+                    ),
+                )
+                .into_response();
+                if let Ok(v) = axum::http::HeaderValue::from_str(&wait.to_string()) {
+                    r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+                }
+                return r;
+            }
+        }
+    }
     let resp = tracing::Instrument::instrument(next.run(req), span.clone()).await;
     state.metrics.request(resp.status().as_u16());
     span.in_scope(|| tracing::debug!(status = resp.status().as_u16(), "Answered."));

@@ -93,3 +93,27 @@ fn example_configuration_types_and_starts() {
     assert!(eventually(5, || get(running.addr, "/healthz").status == 200));
     running.stop().unwrap();
 }
+
+#[test]
+fn api_requests_are_rate_limited_per_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = fixture::config(dir.path(), None, &[]);
+    let running = Server::bind(&cfg).unwrap().without_ticks().spawn();
+    let addr = running.addr;
+    let mut limited = None;
+    for i in 0..5000 {
+        let a = get(addr, "/api/v1/no-such-endpoint");
+        if a.status == 429 {
+            limited = Some((i, a));
+            break;
+        }
+        assert_eq!(a.status, 404);
+    }
+    let (i, a) = limited.expect("never rate limited");
+    assert!(i >= 500, "limited after only {i} requests");
+    assert_eq!(a.error_code(), "rate_limited");
+    assert!(a.header("retry-after").is_some());
+    // The UI and the collector are outside /api/v1's limit.
+    assert_eq!(get(addr, "/healthz").status, 200);
+    running.stop().unwrap();
+}
