@@ -415,7 +415,8 @@ pages.packets = async (root) => {
       }
       const blob = await r.blob();
       const a = h("a", { href: URL.createObjectURL(blob), download: "vantage-query.pcap" }, "download again");
-      a.click();
+      // Only a person's submit downloads at once; the hash autorun just shows the result.
+      if (ev.isTrusted) a.click();
       result.replaceChildren(h("p", {}, h("b", {}, fmtBytes(blob.size)), " pcap — ", r.headers.get("x-vantage-summary") || "", " — ", a));
     } catch (e) { result.replaceChildren(errorBox(e)); }
   };
