@@ -186,6 +186,7 @@ pub(crate) fn process_locked(
         .map_err(|e| PassiveError::Usage(format!("worker threads: {e}")))?;
     let started = std::time::Instant::now();
     let commit = std::sync::Mutex::new(());
+    let timing: [AtomicU64; 3] = Default::default();
     let ctx = Ctx {
         env,
         selected: &selected,
@@ -194,6 +195,7 @@ pub(crate) fn process_locked(
         stop: &stop,
         crash_after: opts.crash_after,
         commit: &commit,
+        timing: &timing,
     };
     let results: Vec<(SessionKey, Result<SessionResult, PassiveError>)> = pool.install(|| {
         jobs.par_iter()
@@ -209,7 +211,11 @@ pub(crate) fn process_locked(
             )
             .collect()
     });
+    let secs = |i: usize| timing[i].load(Ordering::Relaxed) as f64 / 1e9;
     tracing::info!(
+        compute = secs(0),
+        lock_wait = secs(1),
+        commit = secs(2),
         sessions = jobs.len(),
         workers,
         seconds = started.elapsed().as_secs_f64(),
@@ -420,6 +426,12 @@ struct Ctx<'a> {
     /// Commits are serialized here rather than in SQLite: a worker waiting in SQLite's
     /// busy handler sleeps in steps of up to 100 ms, which cost more than the commit.
     commit: &'a std::sync::Mutex<()>,
+    /// Nanoseconds spent loading and processing, waiting for the commit lock, committing.
+    timing: &'a [AtomicU64; 3],
+}
+
+fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 fn key_params(k: &SessionKey) -> Vec<Value> {
@@ -470,6 +482,7 @@ fn run_session(
         let to = (from + span - 1).min(job.target);
         let mut params = key_params(k);
         params.extend([from.into(), to.into()]);
+        let t_load = std::time::Instant::now();
         let bodies = wh.query(
             &format!(
                 "SELECT sequence_number, body FROM passive_updates WHERE {KEY_WHERE}
@@ -514,6 +527,7 @@ fn run_session(
             });
         }
         let blob = state.encode();
+        let t_commit = std::time::Instant::now();
         let done_state = if to >= job.max_seq {
             PartitionState::Done
         } else if to >= job.target {
@@ -525,6 +539,7 @@ fn run_session(
             (done_state == PartitionState::Waiting).then(|| format!("gap {}", job.target + 1));
         // The guard protects no data, so a poisoned one is still usable.
         let guard = ctx.commit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let t_locked = std::time::Instant::now();
         let moved = wh.transaction(|tx| {
             // Second guard: another run may have moved this session since we read it.
             let now = tx.query_i64(
@@ -563,6 +578,9 @@ fn run_session(
             Ok::<bool, WarehouseError>(true)
         })?;
         drop(guard);
+        ctx.timing[0].fetch_add(nanos(t_commit - t_load), Ordering::Relaxed);
+        ctx.timing[1].fetch_add(nanos(t_locked - t_commit), Ordering::Relaxed);
+        ctx.timing[2].fetch_add(nanos(t_locked.elapsed()), Ordering::Relaxed);
         if !moved {
             tracing::warn!(session = %k, "Session moved by another run; left to it.");
             break;
