@@ -56,8 +56,12 @@ pub struct GlobalOpts {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Generate synthetic data for every kind, run the full pipeline, print a summary
-    #[command(after_help = "Example:\n  vantage --data /tmp/demo demo\n\n\
-        Runs in a fresh data directory of its own unless --data names one.")]
+    #[command(
+        after_help = "Examples:\n  vantage demo\n  vantage --data /tmp/demo demo --serve     \
+        (then open http://127.0.0.1:8080/)\n\n\
+        Writes into ./vantage-demo unless --data names a directory; a previous demo's directory \
+        is started afresh, any other non-empty directory is refused."
+    )]
     Demo(commands::demo::DemoArgs),
     /// What is stored, what is pending, what failed, per kind
     #[command(after_help = "Examples:\n  vantage status\n  vantage status --format json")]

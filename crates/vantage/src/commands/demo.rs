@@ -15,7 +15,14 @@ use crate::context::{Coded, Context, OrExit};
 
 /// Arguments of `vantage demo`.
 #[derive(Debug, clap::Args)]
-pub struct DemoArgs {}
+pub struct DemoArgs {
+    /// Then serve the demo directory (UI, API, collector) until SIGTERM or SIGINT
+    #[arg(long)]
+    pub serve: bool,
+    /// With --serve: listen address [default: the [server] bind, 127.0.0.1:8080]
+    #[arg(long, value_name = "HOST:PORT", requires = "serve")]
+    pub bind: Option<String>,
+}
 
 const MARKER: &str = ".vantage-demo";
 
@@ -44,7 +51,7 @@ fn fresh_demo_dir(root: &Path) -> anyhow::Result<()> {
 }
 
 /// Runs every kind's demo in a fresh demo directory, then prints `vantage status`.
-pub fn run(ctx: &Context, _args: &DemoArgs, data_given: bool) -> anyhow::Result<()> {
+pub fn run(ctx: &Context, args: &DemoArgs, data_given: bool) -> anyhow::Result<()> {
     let root = if data_given { ctx.config.data.clone() } else { PathBuf::from("vantage-demo") };
     fresh_demo_dir(&root)?;
     let data = DataDir::open(&root).coded()?;
@@ -78,7 +85,15 @@ pub fn run(ctx: &Context, _args: &DemoArgs, data_given: bool) -> anyhow::Result<
     writeln!(out, "  vantage --data {d} status")?;
     writeln!(out, "  vantage --data {d} sql \"SELECT * FROM catalog_partitions\"")?;
     writeln!(out, "  vantage --data {d} verify")?;
-    Ok(())
+    if !args.serve {
+        writeln!(out, "  vantage --data {d} serve        (or run the demo with --serve)")?;
+        return Ok(());
+    }
+    drop(out);
+    let serve_ctx =
+        Context { config: demo_config(ctx, &root), format: ctx.format, verbosity: ctx.verbosity };
+    let serve_args = super::serve::ServeArgs { bind: args.bind.clone(), tick_seconds: None };
+    super::serve::run(&serve_ctx, &serve_args)
 }
 
 /// Probes through the collector, legacy YAML ingested, canned and autoclaved.
