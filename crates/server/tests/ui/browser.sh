@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Browser test of the web UI (issue 9): a demo data directory, `vantage serve` on a free
-# loopback port, and headless Chromium (Debian's `chromium`) on every page. Each page
+# Browser test of the web UI (issue 9): `vantage demo --serve` on a free loopback port,
+# and headless Chromium (Debian's `chromium`) on every page. Each page
 # must reach main[data-ready="yes"] with its tables and SVG plots drawn; a screenshot
 # of each is saved as a test artifact.
 #
@@ -20,19 +20,11 @@ cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm
 trap cleanup EXIT
 
 data=$work/data
-"$bin" --data "$data" demo >/dev/null
-# The demo fills packets and netstate; reports and passive get generated data here.
-"$bin" reports generate --out "$work/gen/reports" --size 500000 >/dev/null
-"$bin" --data "$data" reports ingest "$work/gen/reports" >/dev/null
-"$bin" --data "$data" reports run >/dev/null
-"$bin" passive generate --out "$work/gen/passive" --routers 3 --sessions 2 >/dev/null
-"$bin" --data "$data" passive ingest "$work/gen/passive" >/dev/null
-"$bin" --data "$data" passive process >/dev/null
-
-"$bin" --data "$data" serve --bind 127.0.0.1:0 --tick-seconds 3600 2>"$work/serve.log" &
+# `demo --serve`: every kind's demo data, then the daemon on a free loopback port.
+"$bin" --data "$data" demo --serve --bind 127.0.0.1:0 >"$work/demo.log" 2>"$work/serve.log" &
 server=$!
 url=
-for _ in $(seq 100); do
+for _ in $(seq 600); do
   url=$(sed -n 's|.*listening on \(http://[^ ]*\)|\1|p' "$work/serve.log" | head -1)
   [ -n "$url" ] && break
   sleep 0.1
