@@ -15,6 +15,8 @@
 //!   once ([`Snapshot::prometheus`] for `/metrics`).
 #![deny(missing_docs)]
 
+#[cfg(target_os = "linux")]
+pub mod afpacket;
 mod capture;
 mod config;
 mod conn;
@@ -26,6 +28,7 @@ mod error;
 mod filter;
 pub mod flows;
 mod key;
+mod live;
 mod logs;
 mod maintain;
 mod metrics;
@@ -53,6 +56,7 @@ pub use crate::{
     error::{ConfigError, FilterError, ReadError, StoreError, VidxError},
     filter::{Dir, Family, Filter, Net, Node, PacketRef, Prim},
     key::{addr_text as flows_addr, parse_key, ConnKey, IndexKind, Key},
+    live::{console_token, run_live, stop_on_signals, LiveReport, Source, QUEUE_BATCHES},
     maintain::{prune, reindex},
     metrics::{ClassSnapshot, KernelStats, Snapshot},
     pcapout::OutputWriter,
@@ -64,3 +68,6 @@ pub use crate::{
     store::{Recovery, Store},
     vidx::{Vidx, MAGIC as VIDX_MAGIC},
 };
+
+#[cfg(target_os = "linux")]
+pub use crate::live::open_interface;

@@ -137,6 +137,11 @@ impl Recorder {
         &self.store
     }
 
+    /// The store, mutable (the console notes its address in `recorder.lock`).
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
     /// Flows emitted so far and not yet taken.
     pub fn take_flows(&mut self) -> Vec<Flow> {
         std::mem::take(&mut self.flows)
@@ -437,6 +442,14 @@ impl Recorder {
     /// Ends recording: closes every open segment (indexed), removes every connection
     /// with `reason`, saves the counters. Returns the flows not yet taken.
     pub fn finish(mut self, reason: EndReason) -> Result<Vec<Flow>, StoreError> {
+        self.shutdown(reason)
+    }
+
+    /// [`finish`](Self::finish) in place, for a recorder shared with consoles: closes
+    /// the open segments, removes every connection with `reason` (ending their
+    /// subscriptions), saves the counters and writes the logs. Recording may go on
+    /// afterwards (new segments, new connections).
+    pub fn shutdown(&mut self, reason: EndReason) -> Result<Vec<Flow>, StoreError> {
         for rt in &mut self.classes {
             for seg in rt.open.drain(..) {
                 let closed = seg.close()?;
@@ -456,24 +469,47 @@ impl Recorder {
                 sink(SubEvent::End);
             }
         }
-        self.counters.frag_unattributed += self.table.counters.frag_unattributed;
-        self.counters.flows_out += self.table.counters.flows_out;
-        self.counters.conn_evictions += self.table.counters.evictions;
+        // Folded in once: the table's and the store's counters restart from zero.
+        self.counters.frag_unattributed +=
+            std::mem::take(&mut self.table.counters.frag_unattributed);
+        self.counters.flows_out += std::mem::take(&mut self.table.counters.flows_out);
+        self.counters.conn_evictions += std::mem::take(&mut self.table.counters.evictions);
         self.counters.segments_evicted +=
-            self.store.classes.values().map(|c| c.evicted).sum::<u64>();
+            self.store.classes.values_mut().map(|c| std::mem::take(&mut c.evicted)).sum::<u64>();
         let root = self.store.root().to_path_buf();
         self.counters.save(&root).map_err(|e| StoreError::io(Counters::path(&root), e))?;
         let span = match (self.first_ts, self.table.clock()) {
             (Some(a), Some(b)) => (b - a) as f64 / 1e9,
             _ => 0.0,
         };
-        if let Ok(st) = crate::stats::stats(&root) {
-            let rings = self.ring_usage();
-            if let Err(e) = crate::logs::write(&root, &self.counters, &st, 0, span, &rings) {
-                tracing::warn!(error = %e, "Logs not written.");
-            }
-        }
+        self.write_logs(span);
         Ok(std::mem::take(&mut self.flows))
+    }
+
+    /// Appends one row to each of the three logs (spec §9); `span_s`: the time the
+    /// figures cover, for the rates.
+    pub fn write_logs(&self, span_s: f64) {
+        let root = self.store.root();
+        match crate::stats::stats(root) {
+            Ok(st) => {
+                if let Err(e) = crate::logs::write(root, &self.snapshot(), &st, span_s) {
+                    tracing::warn!(error = %e, "Logs not written.");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "Logs not written."),
+        }
+    }
+
+    /// Wall-clock duties of a live recorder: advances the table's clock to `now_ns`
+    /// (the once-a-second sweep of idle connections, subscriptions of removed ones
+    /// ended) and writes buffered packets to their segments.
+    pub fn tick(&mut self, now_ns: i64) -> Result<(), StoreError> {
+        let before = self.flows.len();
+        self.table.advance(now_ns, &mut self.flows);
+        if self.flows.len() > before {
+            self.end_subscriptions(before);
+        }
+        self.flush()
     }
 
     /// Stops as `kill -9` would (tests): buffered records are lost, open segments stay

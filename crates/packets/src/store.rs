@@ -145,6 +145,30 @@ impl Store {
         Ok(s)
     }
 
+    /// Records the console's address in `recorder.lock` beside the pid, so that
+    /// `vantage packets query` and `vantage console` find the running recorder.
+    pub fn note_console(&mut self, addr: &str) {
+        if let Some(f) = self._lock.as_mut() {
+            let _ = writeln!(f, "console {addr}");
+        }
+    }
+
+    /// The console address a running recorder noted in `root`'s `recorder.lock`, if
+    /// the lock is held (a stale file from a crash names nothing).
+    pub fn running_console(root: &Path) -> Option<String> {
+        let path = root.join("recorder.lock");
+        let f = File::open(&path).ok()?;
+        // SAFETY: flock on a descriptor we own; probing, released at once.
+        let free = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0;
+        if free {
+            // SAFETY: as above.
+            unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_UN) };
+            return None;
+        }
+        let text = std::fs::read_to_string(&path).ok()?;
+        text.lines().find_map(|l| l.strip_prefix("console ").map(|a| a.trim().to_string()))
+    }
+
     /// The packets directory.
     pub fn root(&self) -> &Path {
         &self.root

@@ -4,6 +4,8 @@
 mod conformance;
 #[path = "suite/console.rs"]
 mod console;
+#[path = "suite/live.rs"]
+mod live;
 #[path = "suite/pcapng.rs"]
 mod pcapng;
 #[path = "suite/record.rs"]
