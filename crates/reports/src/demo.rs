@@ -1,6 +1,7 @@
 //! The reports part of `vantage demo`: generated probes submit through the collector,
 //! legacy YAML files (one broken on purpose) arrive through ingest, then canning,
-//! autoclaving and one `show`.
+//! autoclaving and one `show`; then a two-row fingerprint file of our own, centrifugation,
+//! and the top blocked inputs per country and the vendors found, read from the views.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -35,7 +36,47 @@ pub struct DemoSummary {
     pub sample_uid: Option<String>,
     /// Bytes of its normalized line.
     pub sample_bytes: usize,
+    /// Measurements centrifugation loaded.
+    pub measurements: u64,
+    /// Of them, anomalies, confirmed blockings and failures.
+    pub anomalies: i64,
+    /// Confirmed blockings.
+    pub confirmed: i64,
+    /// Failures.
+    pub failures: i64,
+    /// web_connectivity verdicts by blocking value (`blocking_source` in brackets).
+    pub verdicts: Vec<(String, i64)>,
+    /// Top blocked inputs per country (`reports_blockpage_urls`): country, input, count.
+    pub blocked: Vec<(String, String, i64)>,
+    /// Vendors found (`reports_identified_vendors`): country, vendor, reports.
+    pub vendors: Vec<(String, String, i64)>,
 }
+
+impl DemoSummary {
+    /// The centrifugation part as lines to print.
+    pub fn view_lines(&self) -> Vec<String> {
+        let mut out = vec![format!(
+            "reports: {} measurements centrifuged: {} anomalies, {} confirmed, {} failures",
+            self.measurements, self.anomalies, self.confirmed, self.failures
+        )];
+        let v: Vec<String> = self.verdicts.iter().map(|(b, n)| format!("{b} {n}")).collect();
+        out.push(format!("reports: web_connectivity verdicts: {}", v.join(", ")));
+        for (cc, input, n) in &self.blocked {
+            out.push(format!("reports: blocked in {cc}: {input} ({n} measurements)"));
+        }
+        for (cc, vendor, n) in &self.vendors {
+            out.push(format!("reports: vendor {vendor} seen in {cc} ({n} reports)"));
+        }
+        out
+    }
+}
+
+/// The demo's own fingerprints (not upstream's file): the IR national blockpage the
+/// generator imitates, by its DNS answer and by its iframe.
+const DEMO_FINGERPRINTS: &str = "name,scope,other_names,location_found,pattern_type,pattern,confidence_no_fp,expected_countries,source,exp_url,notes
+demo.ir_dns,nat,,dns,full,10.10.34.36,5,IR,vantage demo,,
+demo.ir_iframe,nat,,body,contains,\"<iframe src=\"\"http://10.10.34.36\",5,IR,vantage demo,,
+";
 
 fn post(c: &Collector, path: &str, body: &[u8]) -> Result<serde_json::Value, ReportsError> {
     let req = Request {
@@ -74,8 +115,14 @@ pub fn demo(
         Timestamp::now(),
     )?;
     let (mut reports, mut measurements) = (0, 0);
-    for (p, (cc, asn)) in PROBES.iter().enumerate() {
-        let (test_name, test_version) = TESTS[p % TESTS.len()];
+    // Each probe runs one test; the IR probe also runs web_connectivity, where the
+    // generator serves its national blockpage, so the views have something to show.
+    let wc = TESTS.iter().position(|t| t.0 == "web_connectivity").unwrap_or(0);
+    let ir = PROBES.iter().position(|p| p.0 == "IR").unwrap_or(0);
+    let runs = (0..PROBES.len()).map(|p| (p, p)).chain([(ir, wc)]);
+    for (p, t) in runs {
+        let (cc, asn) = PROBES[p];
+        let (test_name, test_version) = TESTS[t % TESTS.len()];
         let open = serde_json::json!({
             "data_format_version": "0.2.0", "format": "json", "probe_asn": asn, "probe_cc": cc,
             "software_name": "ooniprobe-cli", "software_version": "3.10.1",
@@ -85,7 +132,7 @@ pub fn demo(
         let rid = v["report_id"].as_str().unwrap_or_default().to_string();
         let start = Timestamp::now();
         for _ in 0..6 {
-            let m = generate::measurement(&mut rng, p, p, &rid, Timestamp::now(), start);
+            let m = generate::measurement(&mut rng, t, p, &rid, Timestamp::now(), start);
             let body = format!("{{\"format\":\"json\",\"content\":{m}}}");
             post(&collector, &format!("/report/{rid}"), body.as_bytes())?;
             measurements += 1;
@@ -126,7 +173,52 @@ pub fn demo(
         Some(uid) => crate::show(data, wh, uid)?.len(),
         None => 0,
     };
+    let fp = data.inbox("reports")?.join("demo-fingerprints.csv");
+    std::fs::write(&fp, DEMO_FINGERPRINTS).map_err(ReportsError::io(&fp))?;
+    let loaded = crate::load_fingerprints(wh, &fp);
+    std::fs::remove_file(&fp).map_err(ReportsError::io(&fp))?;
+    loaded?;
+    let cf = crate::centrifuge(data, wh, None, false)?;
+    let n = |wh: &mut Warehouse, sql: &str| -> Result<i64, ReportsError> {
+        Ok(wh.query_i64(sql, &[])?.unwrap_or(0))
+    };
+    let anomalies = n(wh, "SELECT COUNT(*) FROM reports_measurement WHERE anomaly = 1")?;
+    let confirmed = n(wh, "SELECT COUNT(*) FROM reports_measurement WHERE confirmed = 1")?;
+    let failures = n(wh, "SELECT COUNT(*) FROM reports_measurement WHERE msm_failure = 1")?;
+    let r = wh.query(
+        "SELECT COALESCE(blocking, 'null') || ' [' || blocking_source || ']', COUNT(*) FROM reports_http_verdict GROUP BY 1 ORDER BY 2 DESC, 1",
+        &[],
+    )?;
+    let verdicts = r.rows.iter().map(|r| (r[0].to_text(), r[1].as_i64().unwrap_or(0))).collect();
+    let r = wh.query(
+        "SELECT probe_cc, COALESCE(input, ''), COUNT(*) FROM reports_blockpage_urls GROUP BY probe_cc, input ORDER BY probe_cc, 3 DESC, 2",
+        &[],
+    )?;
+    let mut blocked: Vec<(String, String, i64)> = Vec::new();
+    for row in &r.rows {
+        let cc = row[0].to_text();
+        // The top three per country.
+        if blocked.iter().filter(|b| b.0 == cc).count() < 3 {
+            blocked.push((cc, row[1].to_text(), row[2].as_i64().unwrap_or(0)));
+        }
+    }
+    let r = wh.query(
+        "SELECT probe_cc, vendor, COUNT(DISTINCT report_id) FROM reports_identified_vendors GROUP BY probe_cc, vendor ORDER BY probe_cc, vendor",
+        &[],
+    )?;
+    let vendors = r
+        .rows
+        .iter()
+        .map(|r| (r[0].to_text(), r[1].to_text(), r[2].as_i64().unwrap_or(0)))
+        .collect();
     Ok(DemoSummary {
+        measurements: cf.measurements(),
+        anomalies,
+        confirmed,
+        failures,
+        verdicts,
+        blocked,
+        vendors,
         collector_reports: reports,
         collector_measurements: measurements,
         yaml_reports: yaml,
@@ -150,10 +242,15 @@ mod tests {
         let data = DataDir::open(dir.path()).unwrap();
         let mut wh = Warehouse::open(None, &data).unwrap();
         let s = demo(&data, &mut wh, None, &ReportsConfig::default(), 1).unwrap();
-        assert_eq!(s.collector_measurements, 48);
-        // 48 collector datums + 10 intact YAML + 4 of the cut one.
-        assert_eq!(s.datums, 48 + 10 + 4, "{s:?}");
+        // Six measurements per probe and one more IR report.
+        assert_eq!(s.collector_measurements, 6 * (PROBES.len() + 1));
+        // Collector datums + 10 intact YAML + 4 of the cut one.
+        assert_eq!(s.datums as usize, s.collector_measurements + 10 + 4, "{s:?}");
         assert_eq!(s.badblobs, 1);
         assert!(s.sample_bytes > 100);
+        assert_eq!(s.measurements, s.datums, "every datum centrifuged");
+        assert!(s.confirmed > 0 && !s.blocked.is_empty(), "{s:?}");
+        assert!(s.blocked.iter().all(|b| b.0 == "IR"), "only IR fingerprints: {:?}", s.blocked);
+        assert!(s.view_lines().len() >= 3);
     }
 }

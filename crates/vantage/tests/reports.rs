@@ -183,3 +183,105 @@ fn held_lock_is_exit_2() {
         assert_eq!(code(&o), 2, "{}", text(&o.stderr));
     }
 }
+
+/// Every table centrifugation writes, as CSV sorted by all its columns.
+fn centrifuged_tables(data: &Path) -> Vec<(String, String)> {
+    [
+        "reports_autoclaved",
+        "reports_report",
+        "reports_measurement",
+        "reports_input",
+        "reports_software",
+        "reports_domain",
+        "reports_residual",
+        "reports_tcp",
+        "reports_dns_a",
+        "reports_vanilla_tor",
+        "reports_http_control",
+        "reports_http_request",
+        "reports_http_request_fp",
+        "reports_http_verdict",
+        "reports_vendor",
+        "reports_badmeta",
+        "reports_badrow",
+        "reports_counter",
+        "reports_blockpage_count",
+        "reports_blockpage_urls",
+        "reports_country_counts",
+        "reports_identified_vendors",
+    ]
+    .iter()
+    .map(|t| {
+        let mut lines: Vec<String> =
+            sql(data, &format!("SELECT * FROM {t}")).lines().map(str::to_string).collect();
+        lines.sort();
+        (t.to_string(), lines.join("\n"))
+    })
+    .collect()
+}
+
+#[test]
+fn centrifuge_killed_then_rerun_gives_the_same_tables() {
+    let dir = vantage_testkit::tempdir();
+    let input = corpus(dir.path(), "6000000");
+    let fps = vantage_testkit::conformance("reports").map(|d| d.join("fingerprints"));
+    let prepare = |data: &Path| {
+        for args in [
+            &["reports", "ingest", input.to_str().unwrap()][..],
+            &["reports", "can"],
+            &["reports", "autoclave"],
+        ] {
+            let o = run(data, args);
+            assert!(o.status.success(), "{}", text(&o.stderr));
+        }
+        if let Some(fps) = &fps {
+            for csv in ["fingerprints_dns.csv", "fingerprints_http.csv"] {
+                let f = fps.join(csv);
+                let o = run(data, &["reports", "fingerprints", "load", f.to_str().unwrap()]);
+                assert!(o.status.success(), "{}", text(&o.stderr));
+            }
+        }
+    };
+    let reference = dir.path().join("ref");
+    prepare(&reference);
+    let o = run(&reference, &["--format", "json", "reports", "centrifuge"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(!v["files"].as_array().unwrap().is_empty(), "{v}");
+    let want = centrifuged_tables(&reference);
+    assert!(want.iter().find(|(t, _)| t == "reports_measurement").unwrap().1.lines().count() > 100);
+    // A second centrifuge does nothing; show takes msm numbers.
+    let o = run(&reference, &["--format", "json", "reports", "centrifuge"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["files"].as_array().unwrap().is_empty(), "{v}");
+    let o = run(&reference, &["reports", "show", "msm:1"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(serde_json::from_slice::<serde_json::Value>(&o.stdout).is_ok());
+    let mut killed = 0;
+    for (i, ms) in [60u64, 300, 900].into_iter().enumerate() {
+        let data = dir.path().join(format!("crash{i}"));
+        prepare(&data);
+        killed +=
+            usize::from(!run_killed(&data, &["reports", "centrifuge"], Duration::from_millis(ms)));
+        let o = run(&data, &["reports", "run"]);
+        assert!(o.status.success(), "after a kill at {ms} ms: {}", text(&o.stderr));
+        assert_eq!(centrifuged_tables(&data), want, "tables after a kill at {ms} ms");
+    }
+    assert!(killed >= 1, "no centrifuge was still running when killed");
+}
+
+#[test]
+fn bad_fingerprints_file_is_exit_3_with_its_line() {
+    let dir = vantage_testkit::tempdir();
+    let data = dir.path().join("d");
+    let csv = dir.path().join("fp.csv");
+    std::fs::write(
+        &csv,
+        "name,scope,other_names,location_found,pattern_type,pattern,confidence_no_fp,expected_countries,source,exp_url,notes\n\
+         a,nat,,body,contains,x,5,,s,,\nb,nat,,body,sideways,x,5,,s,,\n",
+    )
+    .unwrap();
+    let o = run(&data, &["reports", "fingerprints", "load", csv.to_str().unwrap()]);
+    assert_eq!(code(&o), 3, "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("fp.csv:3: pattern_type"), "{}", text(&o.stderr));
+}

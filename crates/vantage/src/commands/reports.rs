@@ -49,7 +49,23 @@ pub enum ReportsCommand {
         #[arg(long)]
         reclean: bool,
     },
-    /// One tick: ingest inbox/reports/drop/, then can and autoclave every bucket with new work
+    /// Load clean cans into the warehouse tables: feeders, verdicts, scores, views
+    #[command(after_help = "Examples:\n  vantage reports centrifuge\n  \
+        vantage reports centrifuge --bucket 2016-07-07 --reprocess    (every feeder again)\n\n\
+        Per clean can: new -> ingest; changed sha1 -> reingest (numbers kept); older code version or\n\
+        other fingerprints -> reprocess the feeders that need it; else skipped. One transaction per bucket.")]
+    Centrifuge {
+        /// Only this bucket [default: every bucket with new or outdated clean cans]
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        bucket: Option<Bucket>,
+        /// Run every feeder again (sets the bucket's code_ver to 0 first)
+        #[arg(long)]
+        reprocess: bool,
+    },
+    /// Blockpage fingerprints (ooni/blocking-fingerprints CSV)
+    #[command(subcommand)]
+    Fingerprints(FingerprintsCommand),
+    /// One tick: ingest inbox/reports/drop/, then can, autoclave and centrifuge every bucket with new work
     #[command(after_help = "Example:\n  vantage reports run    (a second run does nothing)")]
     Run,
     /// Remove reports from the raw cans (personal data), keeping an audit log; then re-clean
@@ -87,14 +103,31 @@ pub enum ReportsCommand {
         #[arg(long, value_name = "YYYY-MM-DD", default_value = "2021-06-01")]
         day: Bucket,
     },
-    /// Print one normalized measurement by measurement_uid or id
+    /// Print one normalized measurement by measurement_uid, id or msm:<n>
     #[command(
         after_help = "Examples:\n  vantage reports show 0120151105e6e97af9dabb462dc4066ae2fd58a5\n  \
-        vantage reports show d0552436-0a70-21f9-4587-796eec0cf019"
+        vantage reports show d0552436-0a70-21f9-4587-796eec0cf019\n  \
+        vantage reports show msm:42    (the msm_no centrifugation gave it)"
     )]
     Show {
-        /// measurement_uid, or the `id` UUID
+        /// measurement_uid, the `id` UUID, or msm:<n>
         id: String,
+    },
+}
+
+/// `vantage reports fingerprints ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum FingerprintsCommand {
+    /// Load a fingerprints CSV; it replaces the loaded set of its kind (dns, or http)
+    #[command(
+        after_help = "Example:\n  vantage reports fingerprints load fingerprints_http.csv\n\n\
+        Columns: name,scope,other_names,location_found,pattern_type,pattern,confidence_no_fp,\n\
+        expected_countries,source,exp_url,notes. One bad row rejects the file (exit 3, file:line).\n\
+        The next centrifuge re-runs matching and scoring where the set changed."
+    )]
+    Load {
+        /// The CSV file
+        file: PathBuf,
     },
 }
 
@@ -188,6 +221,31 @@ fn print_autoclave(ctx: &Context, s: &vantage_reports::AutoclaveSummary) -> anyh
     Ok(())
 }
 
+fn print_centrifuge(ctx: &Context, s: &vantage_reports::CentrifugeSummary) -> anyhow::Result<()> {
+    if ctx.format == Format::Json {
+        return print_json(s);
+    }
+    let rows = s
+        .files
+        .iter()
+        .map(|f| {
+            vec![
+                f.filename.as_str().into(),
+                f.action.as_str().into(),
+                f.reports.into(),
+                f.measurements.into(),
+                f.badmeta.into(),
+                f.badrows.into(),
+            ]
+        })
+        .collect();
+    print_rows(
+        &table(&["clean_can", "action", "reports", "measurements", "badmeta", "badrows"], rows),
+        ctx.format,
+    )?;
+    Ok(())
+}
+
 fn rejected(n: usize) -> anyhow::Result<()> {
     if n > 0 {
         return Err(Coded::new(
@@ -242,6 +300,31 @@ pub fn run(ctx: &Context, cmd: &ReportsCommand) -> anyhow::Result<()> {
             let s = vantage_reports::autoclave(&data, &mut wh, &cfg, *bucket, *reclean).coded()?;
             print_autoclave(ctx, &s)
         }
+        ReportsCommand::Centrifuge { bucket, reprocess } => {
+            let s = vantage_reports::centrifuge(&data, &mut wh, *bucket, *reprocess).coded()?;
+            print_centrifuge(ctx, &s)
+        }
+        ReportsCommand::Fingerprints(FingerprintsCommand::Load { file }) => {
+            let s = vantage_reports::load_fingerprints(&mut wh, file).coded()?;
+            if ctx.format == Format::Json {
+                return print_json(&s);
+            }
+            let row = vec![
+                s.file.as_str().into(),
+                s.kinds.join(",").into(),
+                s.rows.into(),
+                s.disabled.len().into(),
+                s.fp_digest.as_str().into(),
+            ];
+            print_rows(
+                &table(&["file", "kinds", "rows", "disabled", "fp_digest"], vec![row]),
+                ctx.format,
+            )?;
+            for d in &s.disabled {
+                eprintln!("disabled (regexp does not compile): {d}");
+            }
+            Ok(())
+        }
         ReportsCommand::Run => {
             let s = vantage_reports::run(&data, &mut wh, &cfg).coded()?;
             if ctx.format == Format::Json {
@@ -250,6 +333,7 @@ pub fn run(ctx: &Context, cmd: &ReportsCommand) -> anyhow::Result<()> {
                 print_ingest(ctx, &s.ingest)?;
                 print_can(ctx, &s.can)?;
                 print_autoclave(ctx, &s.autoclave)?;
+                print_centrifuge(ctx, &s.centrifuge)?;
             }
             rejected(s.ingest.quarantined() + s.can.quarantined.len())
         }
