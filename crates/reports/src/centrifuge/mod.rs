@@ -614,22 +614,22 @@ fn bucket_run(
     if plan.is_empty() {
         return Ok(None);
     }
-    // Read and parse every can that is fed, in parallel, before the transaction opens.
+    // Cans are read and parsed in parallel, a few at a time (parsed JSON is several times
+    // the text: a whole bucket at once would not fit in memory); one thread writes.
     let clean_dir = data.clean("reports")?.join(bucket);
-    let parsed: Vec<Result<Vec<ReportIn>, ReportsError>> = plan
-        .par_iter()
-        .map(|(name, a)| match a {
-            Action::Ingest | Action::Reingest | Action::Reprocess(_) => {
-                let can_name = name.rsplit('/').next().unwrap_or(name);
-                read_can(&clean_dir.join(can_name))
-            }
-            Action::Bump | Action::Retract => Ok(Vec::new()),
-        })
-        .collect();
-    let mut inputs = Vec::with_capacity(parsed.len());
-    for p in parsed {
-        inputs.push(p?);
-    }
+    let chunk_size = rayon::current_num_threads().max(1);
+    let read = |chunk: &[(String, Action)]| -> Result<Vec<Vec<ReportIn>>, ReportsError> {
+        chunk
+            .par_iter()
+            .map(|(name, a)| match a {
+                Action::Ingest | Action::Reingest | Action::Reprocess(_) => {
+                    let can_name = name.rsplit('/').next().unwrap_or(name);
+                    read_can(&clean_dir.join(can_name))
+                }
+                Action::Bump | Action::Retract => Ok(Vec::new()),
+            })
+            .collect()
+    };
     let bucket_text = bucket.to_string();
     let lines = wh.transaction(|tx| -> Result<Vec<CentrifugeLine>, ReportsError> {
         let mut counters = Counters::load(tx)?;
@@ -642,7 +642,10 @@ fn bucket_run(
         let old_nos: Vec<i64> = plan.iter().filter_map(|(n, _)| done.get(n).map(|d| d.autoclaved_no)).collect();
         let before = views::before(tx, &old_nos)?;
         let mut badmeta_rows = Vec::new();
-        for ((name, action), reports) in plan.iter().zip(inputs) {
+        let mut badrows = 0;
+        for chunk in plan.chunks(chunk_size) {
+        let inputs = read(chunk)?;
+        for ((name, action), reports) in chunk.iter().zip(inputs) {
             let can = cans.get(name);
             let old = done.get(name);
             let mut line = CentrifugeLine {
@@ -873,26 +876,7 @@ fn bucket_run(
             }
             lines.push(line);
         }
-        // Dimension rows first (others refer to them), then the rest in table order.
-        let mut badrows = 0;
-        badrows += load(tx, "reports_domain", &["domain_no", "domain"], &dims.dims.new_domains, versions.code_ver)?;
-        badrows += load(tx, "reports_input", &["input_no", "input", "input_sha256", "domain_no"], &dims.new_inputs, versions.code_ver)?;
-        badrows += load(tx, "reports_software", &["software_no", "test_name", "test_version", "software_name", "software_version"], &dims.new_software, versions.code_ver)?;
-        badrows += load(tx, "reports_residual", &["residual_no", "residual", "residual_sha256"], &dims.new_residuals, versions.code_ver)?;
-        badrows += load(tx, "reports_badmeta", &["autoclaved_no", "report_no", "reason"], &badmeta_rows, versions.code_ver)?;
-        let order = ["reports_report", "reports_measurement"];
-        for t in order {
-            if let Some((cols, rows)) = out.tables.get(t) {
-                badrows += load(tx, t, cols, rows, versions.code_ver)?;
-            }
-        }
-        for (t, (cols, rows)) in &out.tables {
-            if !order.contains(t) {
-                badrows += load(tx, t, cols, rows, versions.code_ver)?;
-            }
-        }
-        for (f, rows) in &out.updates {
-            update_measurements(tx, *f, rows)?;
+        badrows += flush(tx, &mut dims, &mut out, &mut badmeta_rows, versions.code_ver)?;
         }
         if let Some(l) = lines.last_mut() {
             l.badrows = badrows;
@@ -915,6 +899,64 @@ fn bucket_run(
         Ok(lines)
     })?;
     Ok(Some(lines))
+}
+
+/// Loads what a chunk of files gave and clears it (the numbers stay known in `dims`).
+/// Dimension rows first (others refer to them), then reports, measurements, the rest.
+fn flush(
+    tx: &mut dyn Sql,
+    dims: &mut Dimensions,
+    out: &mut Out,
+    badmeta: &mut Vec<Vec<Db>>,
+    code_ver: u32,
+) -> Result<u64, WarehouseError> {
+    let mut badrows = 0;
+    badrows +=
+        load(tx, "reports_domain", &["domain_no", "domain"], &dims.dims.new_domains, code_ver)?;
+    badrows += load(
+        tx,
+        "reports_input",
+        &["input_no", "input", "input_sha256", "domain_no"],
+        &dims.new_inputs,
+        code_ver,
+    )?;
+    badrows += load(
+        tx,
+        "reports_software",
+        &["software_no", "test_name", "test_version", "software_name", "software_version"],
+        &dims.new_software,
+        code_ver,
+    )?;
+    badrows += load(
+        tx,
+        "reports_residual",
+        &["residual_no", "residual", "residual_sha256"],
+        &dims.new_residuals,
+        code_ver,
+    )?;
+    badrows +=
+        load(tx, "reports_badmeta", &["autoclaved_no", "report_no", "reason"], badmeta, code_ver)?;
+    dims.dims.new_domains.clear();
+    dims.new_inputs.clear();
+    dims.new_software.clear();
+    dims.new_residuals.clear();
+    badmeta.clear();
+    let order = ["reports_report", "reports_measurement"];
+    for t in order {
+        if let Some((cols, rows)) = out.tables.get(t) {
+            badrows += load(tx, t, cols, rows, code_ver)?;
+        }
+    }
+    for (t, (cols, rows)) in &out.tables {
+        if !order.contains(t) {
+            badrows += load(tx, t, cols, rows, code_ver)?;
+        }
+    }
+    for (f, rows) in &out.updates {
+        update_measurements(tx, *f, rows)?;
+    }
+    *out = Out::default();
+    Ok(badrows)
 }
 
 /// Deletes a file's rows: every feeder's (or only `only`'s Table feeders'), and with
