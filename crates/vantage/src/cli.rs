@@ -87,6 +87,14 @@ pub enum Command {
     /// Time Machine: record pcaps with per-connection cutoff, query connections to pcap
     #[command(subcommand)]
     Packets(commands::packets::PacketsCommand),
+    /// Time Machine command console: connect to a running recorder over TCP
+    #[command(after_help = "Examples:\n  vantage console                                  \
+        (the running recorder of --data, else 127.0.0.1:42042)\n  \
+        vantage console 127.0.0.1:42042 -c \"show stats\"\n  \
+        echo 'query to_file \"web.pcap\" index conn4 \"tcp 10.0.0.1:80 10.0.0.2:1025\"' | vantage console\n\n\
+        Type help for the commands, help <command> for its grammar and an example. With -c, \
+        exit 0 when the command answers OK, 1 on ERROR.")]
+    Console(commands::console::ConsoleArgs),
     /// Bismark passive: ingest router updates, process sessions into traffic statistics
     #[command(subcommand)]
     Passive(commands::passive::PassiveCommand),

@@ -260,3 +260,97 @@ fn segments_and_results_read_with_tcpdump_and_tshark_and_a_second_recorder_is_bu
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     drop(held);
 }
+
+#[test]
+fn live_record_errors_and_console_without_recorder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let o = vantage(&data, &["packets", "record", "--interface", "nosuchif0"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("interface nosuchif0: no such interface"), "{}", text(&o));
+    // Port 1 on loopback: nothing listens there.
+    let o = vantage(&data, &["console", "127.0.0.1:1", "-c", "nop"]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(text(&o).contains("is a recorder running"), "{}", text(&o));
+}
+
+/// `vantage packets record --interface lo` inside a network namespace of this test's
+/// own, with `vantage console -c` talking to it there; SIGTERM stops it with exit 0.
+/// Skipped with a notice when not root or without `ip`.
+#[test]
+fn live_record_and_console_in_a_network_namespace() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc_geteuid() } != 0 {
+        eprintln!("notice: live CLI test skipped: not root");
+        return;
+    }
+    let ns = format!("vtcli{}", std::process::id());
+    if !Command::new("ip").args(["netns", "add", &ns]).status().is_ok_and(|s| s.success()) {
+        eprintln!("notice: live CLI test skipped: `ip netns add` unavailable");
+        return;
+    }
+    struct Del(String);
+    impl Drop for Del {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+    let _del = Del(ns.clone());
+    assert!(Command::new("ip")
+        .args(["-n", &ns, "link", "set", "lo", "up"])
+        .status()
+        .unwrap()
+        .success());
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let bin = env!("CARGO_BIN_EXE_vantage");
+    let rec = Command::new("ip")
+        .args(["netns", "exec", &ns, bin, "--data"])
+        .arg(&data)
+        .args(["packets", "record", "--interface", "lo"])
+        .env_remove("VANTAGE_CONFIG")
+        .env_remove("VANTAGE_WAREHOUSE")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let console = |cmd: &str| {
+        Command::new("ip")
+            .args(["netns", "exec", &ns, bin, "--data"])
+            .arg(&data)
+            .args(["console", "-c", cmd])
+            .env_remove("VANTAGE_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let t = std::time::Instant::now();
+    let stats = loop {
+        let o = console("show stats");
+        if o.status.success() {
+            break text(&o);
+        }
+        assert!(t.elapsed() < std::time::Duration::from_secs(15), "{}", text(&o));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(stats.contains("totPkts "), "{stats}");
+    assert!(stats.trim_end().ends_with("OK"), "{stats}");
+    let o = console("show conn \"tcp 1.2.3.4:1 5.6.7.8:2\"");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("ERROR NOT IN CONNECTION TABLE"));
+    let o = console("help query");
+    assert!(text(&o).contains("example: query"), "{}", text(&o));
+    let pid = rec.id().to_string();
+    // `ip netns exec` runs the recorder as its own child: signal that child.
+    let child = Command::new("pgrep").args(["-P", &pid]).output().unwrap();
+    let target = String::from_utf8_lossy(&child.stdout).trim().to_string();
+    let target = if target.is_empty() { pid } else { target };
+    assert!(Command::new("kill").args(["-TERM", &target]).status().unwrap().success());
+    let out = rec.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("packets recorded; kernel received"), "{err}");
+}
+
+extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}

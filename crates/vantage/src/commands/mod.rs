@@ -1,6 +1,7 @@
 //! One module per verb; each turns parsed arguments into library calls and prints.
 
 pub mod can;
+pub mod console;
 pub mod demo;
 pub mod netstate;
 pub mod packets;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Can(c) => can::run(&ctx, c),
         Command::Netstate(c) => netstate::run(&ctx, c),
         Command::Packets(c) => packets::run(&ctx, c),
+        Command::Console(a) => console::run(&ctx, a),
         Command::Passive(c) => passive::run(&ctx, c),
         Command::Reports(c) => reports::run(&ctx, c),
         Command::Serve(a) => serve::run(&ctx, a),

@@ -15,7 +15,8 @@ use crate::output::write_table;
 pub enum PacketsCommand {
     /// Record capture files into per-class segments with cutoff and indexes
     #[command(after_help = "Examples:\n  vantage packets record --read trace.pcap\n  \
-        vantage --config vantage.toml packets record --read a.pcap b.pcapng\n\n\
+        vantage --config vantage.toml packets record --read a.pcap b.pcapng\n  \
+        sudo vantage packets record --interface eth0     (console on 127.0.0.1:42042: vantage console)\n\n\
         Classes, cutoff and budgets come from [packets] of vantage.toml. A rejected file \
         (truncated, bad magic, absurd caplen) is named with its byte offset, gets a \
         catalog_quarantine row, and the next file is read; exit 3.")]
@@ -52,7 +53,7 @@ pub struct RecordArgs {
     /// pcap or pcapng files, read in order
     #[arg(long = "read", value_name = "FILE", num_args = 1.., required_unless_present = "interface")]
     pub read: Vec<PathBuf>,
-    /// Live capture interface (arrives with the next packets issue)
+    /// Live capture interface (AF_PACKET; needs root or CAP_NET_RAW); runs until SIGINT or SIGTERM
     #[arg(long, value_name = "IF", conflicts_with = "read")]
     pub interface: Option<String>,
 }
@@ -123,11 +124,8 @@ pub fn run(ctx: &Context, cmd: &PacketsCommand) -> anyhow::Result<()> {
 }
 
 fn record(ctx: &Context, a: &RecordArgs) -> anyhow::Result<()> {
-    if a.interface.is_some() {
-        return Err(Coded::new(
-            Exit::Usage,
-            "live capture (--interface) arrives with the next packets issue; use --read FILE",
-        ));
+    if let Some(iface) = &a.interface {
+        return record_live(ctx, iface);
     }
     let cfg = config(ctx)?;
     cfg.build().coded()?;
@@ -178,6 +176,53 @@ fn record(ctx: &Context, a: &RecordArgs) -> anyhow::Result<()> {
         ));
     }
     Ok(())
+}
+
+fn record_live(ctx: &Context, iface: &str) -> anyhow::Result<()> {
+    let cfg = config(ctx)?;
+    cfg.build().coded()?;
+    let data = ctx.data_dir()?;
+    let mut wh = ctx.warehouse(&data)?;
+    #[cfg(target_os = "linux")]
+    {
+        let cap = vantage_packets::open_interface(&cfg, iface).coded()?;
+        let stop = vantage_packets::stop_on_signals();
+        let session = format!("live:{iface}:{}", Timestamp::now().to_rfc3339());
+        let chatty = ctx.chatty();
+        let report = vantage_packets::run_live(
+            &data,
+            &mut wh,
+            &cfg,
+            &session,
+            cap,
+            None,
+            stop,
+            |_, addr| {
+                if chatty {
+                    match addr {
+                        Some(a) => {
+                            eprintln!("recording {iface}; console on {a}; SIGINT or SIGTERM stops")
+                        }
+                        None => eprintln!("recording {iface}; SIGINT or SIGTERM stops"),
+                    }
+                }
+            },
+        )
+        .coded()?;
+        if chatty {
+            let k = report.kernel;
+            eprintln!(
+                "{} packets recorded; kernel received {} dropped {}; queue drops {}; {} flows written",
+                report.packets, k.recv, k.drop, report.queue_drops, report.flows_written
+            );
+        }
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (&mut wh, iface);
+        Err(Coded::new(Exit::Usage, "live capture needs Linux (AF_PACKET); use --read FILE"))
+    }
 }
 
 fn time(text: &Option<String>) -> anyhow::Result<Option<i64>> {
