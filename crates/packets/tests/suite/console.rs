@@ -361,3 +361,20 @@ fn tokens_and_non_loopback_binds() {
     assert_eq!(d.line(), "", "closed after three failures");
     h.stop();
 }
+
+#[test]
+fn every_removal_reason_gives_one_flow() {
+    let tmp = testkit::tempdir();
+    let cfg = PacketsConfig { conn_timeout: Dur::secs(10), max_conns: 2, ..config() };
+    let mut rec = Recorder::open(tmp.path(), &cfg).unwrap();
+    rec.record(&frame(T0, 17, A, 1, B, 2, 10)).unwrap();
+    rec.record(&frame(T0 + SEC, 17, A, 3, B, 4, 10)).unwrap();
+    // A third connection at max_conns evicts the least recently active (A:1).
+    rec.record(&frame(T0 + 2 * SEC, 17, A, 5, B, 6, 10)).unwrap();
+    // Idle past conn_timeout: the sweep removes A:3 and A:5.
+    rec.record(&frame(T0 + 30 * SEC, 17, C, 7, B, 8, 10)).unwrap();
+    let mut flows = rec.take_flows();
+    flows.extend(rec.finish(vantage_packets::EndReason::EndOfInput).unwrap());
+    let got: Vec<(u16, &str)> = flows.iter().map(|f| (f.conn.orig.1, f.reason.as_str())).collect();
+    assert_eq!(got, vec![(1, "evicted"), (3, "timeout"), (5, "timeout"), (7, "end_of_input")]);
+}
