@@ -22,10 +22,7 @@ pub fn simhash(text: &str) -> u64 {
     }
     let mut v = [0i64; 64];
     for (sh, n) in counts {
-        let d = Md5::digest(sh.as_bytes());
-        let mut low = [0u8; 8];
-        low.copy_from_slice(&d[8..16]);
-        let h = u64::from_be_bytes(low);
+        let h = shingle_hash(&sh);
         for (i, t) in v.iter_mut().enumerate() {
             if h >> i & 1 == 1 {
                 *t += n;
@@ -35,6 +32,31 @@ pub fn simhash(text: &str) -> u64 {
         }
     }
     v.iter().enumerate().filter(|(_, t)| **t > 0).fold(0u64, |a, (i, _)| a | 1 << i)
+}
+
+thread_local! {
+    /// Per-shingle hashes: bodies of one bucket share most shingles (§6.4: cached).
+    static CACHE: std::cell::RefCell<HashMap<String, u64>> = std::cell::RefCell::new(HashMap::new());
+}
+
+/// The low 64 bits of a shingle's MD5, big-endian.
+fn shingle_hash(sh: &str) -> u64 {
+    if let Some(h) = CACHE.with(|c| c.borrow().get(sh).copied()) {
+        return h;
+    }
+    let d = Md5::digest(sh.as_bytes());
+    let mut low = [0u8; 8];
+    low.copy_from_slice(&d[8..16]);
+    let h = u64::from_be_bytes(low);
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        // Bounded: a cache that grows without limit over a huge bucket is a leak.
+        if c.len() > 1 << 20 {
+            c.clear();
+        }
+        c.insert(sh.to_string(), h);
+    });
+    h
 }
 
 /// The text of an HTML body without comments, `<script>`/`<style>` elements, tags and

@@ -197,7 +197,7 @@ fn stored(f: &mut Fixture, file: &str) -> Option<(J, Vec<String>, Vec<String>)> 
             "SELECT m.msm_no, m.anomaly, m.confirmed, m.msm_failure FROM reports_file x
              JOIN reports_report r ON r.textname = x.textname JOIN reports_measurement m ON m.report_no = r.report_no
              WHERE x.original LIKE ?",
-            &[format!("%{file}").into()],
+            &[format!("%/{file}").into()],
         )
         .unwrap();
     let row = r.rows.first()?;
