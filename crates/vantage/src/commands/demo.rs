@@ -120,6 +120,9 @@ fn reports_demo(
         s.badblobs,
         s.countries.join(" ")
     )?;
+    for line in s.view_lines() {
+        writeln!(out, "{line}")?;
+    }
     if let Some(uid) = &s.sample_uid {
         writeln!(
             out,
