@@ -96,7 +96,8 @@ fn record_query_stats_and_bad_input() {
     );
 
     // Usage errors: exit 1.
-    let o = vantage(&data, &["packets", "record", "--interface", "eth0"]);
+    // (live capture is tested in a namespace of its own below, never on a real interface)
+    let o = vantage(&data, &["packets", "record", "--read", "x.pcap", "--interface", "lo"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let o = vantage(&data, &["packets", "query", "--index", "conn5", "--key", "x", "-w", "-"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
