@@ -117,6 +117,47 @@ pub struct QueryResult {
     pub rebuilt_indexes: u64,
     /// Time the search took, in nanoseconds (writing the output not included).
     pub elapsed_ns: u64,
+    /// The deadline passed before the search ended: `hits` is a part of the answer.
+    pub timed_out: bool,
+}
+
+/// A query's time limit (the console's `query_timeout`): the clock is read at each
+/// segment and every [`Deadline::EVERY`] packets, so a check costs next to nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Deadline {
+    at: Option<std::time::Instant>,
+    seen: u32,
+}
+
+impl Deadline {
+    /// Packets between two reads of the clock.
+    pub const EVERY: u32 = 256;
+
+    /// No limit.
+    pub fn none() -> Deadline {
+        Deadline::default()
+    }
+
+    /// A limit at `at`.
+    pub fn at(at: std::time::Instant) -> Deadline {
+        Deadline { at: Some(at), seen: 0 }
+    }
+
+    /// True once the limit has passed (reads the clock).
+    pub fn expired(&self) -> bool {
+        self.at.is_some_and(|at| std::time::Instant::now() >= at)
+    }
+
+    /// Counts one packet; true when the limit has passed (the clock read on the first
+    /// packet and every [`Deadline::EVERY`] after it).
+    pub fn tick(&mut self) -> bool {
+        if self.at.is_none() {
+            return false;
+        }
+        let check = self.seen.is_multiple_of(Self::EVERY);
+        self.seen = self.seen.wrapping_add(1);
+        check && self.expired()
+    }
 }
 
 impl QueryResult {
@@ -197,6 +238,16 @@ impl Query {
 /// Runs a query over the directory `root`; `class_order` lists class directory names by
 /// precedence (directories not listed rank after, by name).
 pub fn run(root: &Path, class_order: &[String], q: &Query) -> Result<QueryResult, StoreError> {
+    run_within(root, class_order, q, &mut Deadline::none())
+}
+
+/// [`run`] stopping at `deadline` (the result then says `timed_out`).
+pub fn run_within(
+    root: &Path,
+    class_order: &[String],
+    q: &Query,
+    deadline: &mut Deadline,
+) -> Result<QueryResult, StoreError> {
     if q.mem_only {
         return Err(StoreError::Query(
             "--mem-only needs a running recorder; no recorder running (live recording arrives with the console)"
@@ -218,6 +269,10 @@ pub fn run(root: &Path, class_order: &[String], q: &Query) -> Result<QueryResult
         let candidates = merged_candidates(cd, &q.selector);
         for seg in &cd.closed {
             result.segments_total += 1;
+            if result.timed_out || deadline.expired() {
+                result.timed_out = true;
+                continue;
+            }
             if candidates.as_ref().is_some_and(|c| !c.contains(&seg.segid)) {
                 continue;
             }
@@ -247,9 +302,14 @@ pub fn run(root: &Path, class_order: &[String], q: &Query) -> Result<QueryResult
             }
             let Some((ranges, frags, postings)) = plan else { continue };
             result.segments_read += 1;
-            let mut check = |ordinal: Option<u64>, offset: u64, f: &Frame| {
+            let mut timed_out = false;
+            let mut check = |ordinal: Option<u64>, offset: u64, f: &Frame| -> bool {
+                if timed_out || deadline.tick() {
+                    timed_out = true;
+                    return false;
+                }
                 if !q.in_range(f.ts_ns) {
-                    return;
+                    return true;
                 }
                 if selects(&q.selector, f, ordinal.and_then(|o| frags.get(&o)), &mut keys) {
                     result.hits.push(Hit {
@@ -262,6 +322,7 @@ pub fn run(root: &Path, class_order: &[String], q: &Query) -> Result<QueryResult
                         data: f.data.clone(),
                     });
                 }
+                true
             };
             if let Some(offsets) = postings {
                 // ip postings: addresses of a non-first fragment are its connection's,
@@ -269,18 +330,18 @@ pub fn run(root: &Path, class_order: &[String], q: &Query) -> Result<QueryResult
                 let map = segment::Mapped::open(&seg.pcap)?;
                 let mut f = Frame::default();
                 for off in offsets {
-                    if map.read_at(off, &mut f) {
-                        check(None, off, &f);
+                    if map.read_at(off, &mut f) && !check(None, off, &f) {
+                        break;
                     }
                 }
-                continue;
+            } else {
+                for (from, to, first_ord) in ranges {
+                    scan_range(&seg.pcap, from, to, first_ord, |ordinal, offset, f| {
+                        check(Some(ordinal), offset, f)
+                    })?;
+                }
             }
-            for (from, to, first_ord) in ranges {
-                scan_range(&seg.pcap, from, to, first_ord, |ordinal, offset, f| {
-                    check(Some(ordinal), offset, f);
-                    true
-                })?;
-            }
+            result.timed_out |= timed_out;
         }
     }
     result.elapsed_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);

@@ -16,7 +16,7 @@ use crate::decode::{decode, L3};
 use crate::error::{ReadError, StoreError};
 use crate::filter::{Filter, PacketRef};
 use crate::key::{ConnKey, IndexKind, Key};
-use crate::query::{Hit, Query, QueryResult};
+use crate::query::{Deadline, Hit, Query, QueryResult};
 use crate::ring::{Ring, RingPacket};
 use crate::segment::{packet_keys, OpenSegment};
 use crate::store::Store;
@@ -645,6 +645,15 @@ impl Recorder {
     /// their indexes) and the open segments (scanned whole: their index is in memory,
     /// its fragment table used for attribution), so that nothing is missed or doubled.
     pub fn query(&mut self, q: &Query) -> Result<QueryResult, StoreError> {
+        self.query_within(q, &mut Deadline::none())
+    }
+
+    /// [`Recorder::query`] stopping at `deadline` (the result then says `timed_out`).
+    pub fn query_within(
+        &mut self,
+        q: &Query,
+        deadline: &mut Deadline,
+    ) -> Result<QueryResult, StoreError> {
         let started = std::time::Instant::now();
         let mut keys = Vec::new();
         if q.mem_only {
@@ -652,6 +661,10 @@ impl Recorder {
             for (rank, rt) in self.classes.iter().enumerate() {
                 let mut f = Frame::default();
                 for p in rt.ring.iter() {
+                    if out.timed_out || deadline.tick() {
+                        out.timed_out = true;
+                        break;
+                    }
                     out.oldest_ns = Some(out.oldest_ns.map_or(p.ts_ns, |o| o.min(p.ts_ns)));
                     if !q.covers(p.ts_ns) {
                         continue;
@@ -682,10 +695,10 @@ impl Recorder {
         self.flush()?;
         let order: Vec<String> =
             self.classes.iter().map(|c| c.class.dir_name().to_string()).collect();
-        let mut out = crate::query::run(self.store.root(), &order, q)?;
+        let mut out = crate::query::run_within(self.store.root(), &order, q, deadline)?;
         for (rank, rt) in self.classes.iter().enumerate() {
             for seg in &rt.open {
-                if seg.index.packets() == 0 {
+                if seg.index.packets() == 0 || out.timed_out {
                     continue;
                 }
                 let path = seg.path();
@@ -695,6 +708,10 @@ impl Recorder {
                 out.segments_total += 1;
                 out.segments_read += 1;
                 crate::segment::scan_range(&path, 24, u64::MAX, 0, |ordinal, offset, f| {
+                    if deadline.tick() {
+                        out.timed_out = true;
+                        return false;
+                    }
                     out.oldest_ns = Some(out.oldest_ns.map_or(f.ts_ns, |o| o.min(f.ts_ns)));
                     if q.covers(f.ts_ns)
                         && crate::query::selects(&q.selector, f, frags.get(&ordinal), &mut keys)

@@ -10,11 +10,12 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use super::parse::{help_lines, parse_line, Command, ConsoleError, Dest, Spec, Suspend};
 use crate::key::{addr_text, proto_name, ConnKey, IndexKind};
 use crate::pcapout::pcap_record_header;
-use crate::query::{Query, Selector};
+use crate::query::{Deadline, Query, Selector};
 use crate::recorder::{Recorder, SubEvent, SubscribeError};
 
 /// A client's output, shared with its `feed` subscriptions.
@@ -26,6 +27,7 @@ pub struct Live {
     query_dir: PathBuf,
     token: Option<String>,
     max_queries: usize,
+    query_timeout: std::time::Duration,
     queries: AtomicUsize,
     query_seq: AtomicU64,
 }
@@ -45,11 +47,15 @@ impl Live {
         let cfg = rec.config();
         let query_dir = rec.store().root().join(&cfg.query_dir);
         let max_queries = usize::try_from(cfg.console.max_queries.max(1)).unwrap_or(usize::MAX);
+        let query_timeout = std::time::Duration::from_nanos(
+            u64::try_from(cfg.console.query_timeout.0.max(1)).unwrap_or(u64::MAX),
+        );
         Arc::new(Live {
             rec: Mutex::new(rec),
             query_dir,
             token: token.filter(|t| !t.is_empty()),
             max_queries,
+            query_timeout,
             queries: AtomicUsize::new(0),
             query_seq: AtomicU64::new(0),
         })
@@ -70,6 +76,11 @@ impl Live {
     /// The directory `to_file` writes to.
     pub fn query_dir(&self) -> &std::path::Path {
         &self.query_dir
+    }
+
+    /// Queries running now (at most `max_queries`; one more is answered `BUSY`).
+    pub fn running_queries(&self) -> usize {
+        self.queries.load(Ordering::SeqCst)
     }
 
     /// Whether clients must `auth` first.
@@ -293,6 +304,9 @@ impl Session {
         subscribe: bool,
     ) -> Result<Option<String>, ConsoleError> {
         let live = Arc::clone(&self.live);
+        // The limit counts from the command's arrival: waiting for the recorder is part
+        // of the query's time.
+        let mut deadline = Deadline::at(Instant::now() + live.query_timeout);
         if live.queries.fetch_add(1, Ordering::SeqCst) >= live.max_queries {
             live.queries.fetch_sub(1, Ordering::SeqCst);
             return Err(ConsoleError::Busy);
@@ -346,7 +360,15 @@ impl Session {
                 return Err(ConsoleError::TooManySubscriptions);
             }
         }
-        let result = match rec.query(&q) {
+        let result = match rec.query_within(&q, &mut deadline) {
+            Ok(r) if r.timed_out => {
+                // A part of an answer is never passed off as the whole: no file, no feed.
+                drop(rec);
+                if let Some((path, _)) = &file {
+                    let _ = std::fs::remove_file(path);
+                }
+                return Err(ConsoleError::Timeout);
+            }
             Ok(r) => r,
             Err(e) => {
                 drop(rec);

@@ -378,3 +378,87 @@ fn every_removal_reason_gives_one_flow() {
     let got: Vec<(u16, &str)> = flows.iter().map(|f| (f.conn.orig.1, f.reason.as_str())).collect();
     assert_eq!(got, vec![(1, "evicted"), (3, "timeout"), (5, "timeout"), (7, "end_of_input")]);
 }
+
+fn start_with(
+    cfg: PacketsConfig,
+    max_clients: usize,
+    idle: Duration,
+) -> (tempfile::TempDir, Arc<Live>, ServerHandle) {
+    let tmp = testkit::tempdir();
+    let mut rec = Recorder::open(tmp.path(), &cfg).unwrap();
+    for i in 0..5 {
+        rec.record(&frame(T0 + i * SEC / 10, 17, A, 5000, B, 53, 100)).unwrap();
+    }
+    let live = Live::new(rec, None);
+    let h = serve(Arc::clone(&live), "127.0.0.1:0", max_clients, idle).unwrap();
+    (tmp, live, h)
+}
+
+#[test]
+fn busy_at_max_queries_and_max_clients() {
+    let mut cfg = config();
+    cfg.console.max_queries = 1;
+    let (tmp, live, h) = start_with(cfg, 2, Duration::from_secs(30));
+    let mut a = Client::connect(&h);
+    let mut b = Client::connect(&h);
+    // The recorder is held here, so client a's query waits for it while it counts as
+    // running: b's query is then one over max_queries = 1.
+    let held = live.recorder();
+    writeln!(a.wr, "query to_file \"a.pcap\" index ip \"10.0.0.2\"").unwrap();
+    let t = std::time::Instant::now();
+    while live.running_queries() == 0 {
+        assert!(t.elapsed() < Duration::from_secs(10), "the query never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(b.cmd("query to_file \"b.pcap\" index ip \"10.0.0.2\"").1, "ERROR BUSY");
+    assert!(!tmp.path().join("queries/b.pcap").exists(), "a BUSY query leaves no file");
+    // Other commands still answer while the query waits (nop needs no recorder).
+    b.ok("nop");
+    drop(held);
+    let s = a.line();
+    assert!(s.starts_with("OK query 1: 2 packets"), "{s}");
+    assert_eq!(live.running_queries(), 0);
+    assert!(b
+        .cmd("query to_file \"b.pcap\" index ip \"10.0.0.2\"")
+        .1
+        .starts_with("OK query 2: 2 packets"));
+
+    // A third client over max_clients = 2 gets the greeting and BUSY, then the close.
+    let s = TcpStream::connect(h.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut rd = BufReader::new(s);
+    let mut text = String::new();
+    rd.read_to_string(&mut text).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].starts_with("# vantage-packets "));
+    assert_eq!(lines[1], "ERROR BUSY");
+    // The two clients are unharmed.
+    a.ok("nop");
+    b.ok("show stats");
+    h.stop();
+}
+
+#[test]
+fn timeout_at_query_timeout_and_idle_timeout() {
+    let mut cfg = config();
+    // One nanosecond: every query that reads a packet or a segment passes it.
+    cfg.console.query_timeout = Dur(1);
+    let (tmp, live, h) = start_with(cfg, 4, Duration::from_millis(800));
+    let mut c = Client::connect(&h);
+    assert_eq!(c.cmd("query to_file \"t.pcap\" index ip \"10.0.0.2\"").1, "ERROR TIMEOUT");
+    assert!(!tmp.path().join("queries/t.pcap").exists(), "a timed-out query leaves no file");
+    assert_eq!(c.cmd("query to_file \"m.pcap\" filter \"udp\" mem_only").1, "ERROR TIMEOUT");
+    // A feed that timed out sends no chunk: the status line comes first.
+    assert_eq!(c.cmd("query feed 1 tag x index port \"53\"").1, "ERROR TIMEOUT");
+    assert_eq!(live.running_queries(), 0);
+    // Not a query: answered as usual.
+    assert!(c.ok("show stats").contains(&"totPkts 5".to_string()));
+    // A client silent for idle_timeout is told TIMEOUT and closed.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(c.line(), "ERROR TIMEOUT");
+    assert_eq!(c.line(), "", "closed after the idle timeout");
+    let mut d = Client::connect(&h);
+    assert_eq!(d.cmd("nop").1, "OK");
+    h.stop();
+}
