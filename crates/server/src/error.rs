@@ -122,6 +122,9 @@ pub enum ServeError {
     /// The warehouse failed at start-up.
     #[error(transparent)]
     Warehouse(#[from] vantage_warehouse::WarehouseError),
+    /// The packet recorder of `[packets] interface` could not start, or failed.
+    #[error("packet recorder: {0}")]
+    Packets(vantage_packets::StoreError),
     /// Something else failed at start-up (collector reload, runtime).
     #[error("{0}")]
     Start(String),
@@ -139,6 +142,7 @@ impl HasExit for ServeError {
             }
             ServeError::DataDir(e) => e.exit(),
             ServeError::Warehouse(e) => e.exit(),
+            ServeError::Packets(e) => e.exit(),
             _ => Exit::Storage,
         }
     }

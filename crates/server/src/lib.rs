@@ -17,6 +17,7 @@ mod limits;
 mod metrics;
 mod params;
 mod query;
+mod recorder;
 mod routes;
 mod server;
 mod state;

@@ -4,7 +4,10 @@
 //! quarantine per kind — the same figures as `vantage status`), and the server's own
 //! counters kept here (ticks per kind and outcome, tick durations, requests by status).
 //! Packet statistics come from the packets directory (`vantage packets stats`), as
-//! `vantage_packets_<name>` with a `class` label (packets spec §9).
+//! `vantage_packets_<name>` with a `class` label (packets spec §9). While the live
+//! recorder runs, its Time Machine statistics ([`vantage_packets::Snapshot::prometheus`]:
+//! connections, kernel and queue drops, per-class memory) take the place of the saved
+//! totals, and the directory still gives the per-class disk figures.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -69,7 +72,12 @@ impl Metrics {
     }
 
     /// The exposition text.
-    pub fn render(&self, status: &[KindStatus], packets: Option<&serde_json::Value>) -> String {
+    pub fn render(
+        &self,
+        status: &[KindStatus],
+        packets: Option<&serde_json::Value>,
+        live: Option<&vantage_packets::Snapshot>,
+    ) -> String {
         let mut out = String::new();
         let catalog: [CatalogMetric; 5] = [
             ("vantage_arrivals_total", "Arrivals recorded in the catalog.", |s| s.arrivals),
@@ -141,17 +149,21 @@ impl Metrics {
             let _ = writeln!(out, "vantage_http_requests_total{{status=\"{code}\"}} {n}");
         }
         drop(m);
+        if let Some(snap) = live {
+            out.push_str(&snap.prometheus());
+        }
         if let Some(p) = packets {
-            packet_metrics(&mut out, p);
+            packet_metrics(&mut out, p, live.is_none());
         }
         out
     }
 }
 
 /// `vantage packets stats --format json` as `vantage_packets_<name>`: the recorder's
-/// totals unlabelled, each class's figures with `class`.
-fn packet_metrics(out: &mut String, stats: &serde_json::Value) {
-    if let Some(c) = stats.get("counters").and_then(|c| c.as_object()) {
+/// totals unlabelled (`totals`: unless a live snapshot gave them), each class's figures
+/// with `class`.
+fn packet_metrics(out: &mut String, stats: &serde_json::Value, totals: bool) {
+    if let Some(c) = stats.get("counters").and_then(|c| c.as_object()).filter(|_| totals) {
         for (k, v) in c {
             if let Some(n) = v.as_f64() {
                 let name = format!("vantage_packets_{}", sanitize(k));
@@ -223,7 +235,7 @@ mod tests {
         }];
         let packets = serde_json::json!({"counters": {"tot_pkts": 10, "classes": {}},
             "classes": [{"class": "all", "stored_pkts": 7, "oldest_ns": null}], "index_pct_of_stored": 1.5});
-        let text = m.render(&status, Some(&packets));
+        let text = m.render(&status, Some(&packets), None);
         for line in [
             "vantage_arrivals_total{kind=\"reports\"} 3",
             "vantage_partitions{kind=\"reports\",state=\"pending\"} 1",
@@ -235,6 +247,29 @@ mod tests {
             "vantage_packets_class_stored_pkts{class=\"all\"} 7",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn live_snapshot_replaces_saved_totals_without_duplicate_series() {
+        let m = Metrics::default();
+        let mut snap = vantage_packets::Snapshot { conns: 2, ..Default::default() };
+        snap.counters.tot_pkts = 11;
+        snap.kernel.drop = 3;
+        let packets = serde_json::json!({"counters": {"tot_pkts": 10},
+            "classes": [{"class": "all", "disk_dt": 4.5}]});
+        let text = m.render(&[], Some(&packets), Some(&snap));
+        for line in [
+            "vantage_packets_tot_pkts_total 11",
+            "vantage_packets_pcap_drop_total 3",
+            "vantage_packets_conns 2",
+            "vantage_packets_class_disk_dt{class=\"all\"} 4.5",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        }
+        assert!(!text.contains("vantage_packets_tot_pkts 10"), "stale saved total:\n{text}");
+        for l in text.lines().filter(|l| l.starts_with("# TYPE")) {
+            assert_eq!(text.matches(&format!("{l}\n")).count(), 1, "{l}");
         }
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! Shutdown (SIGTERM, SIGINT or a test's stop): the listener stops accepting, requests in
 //! flight finish, the tick loops end after their current tick — whose stage commits
-//! per partition, so an interrupted tick loses nothing the next run would not redo —
-//! and only then does [`Server::run`] return.
+//! per partition, so an interrupted tick loses nothing the next run would not redo —,
+//! then the packet recorder (when `[packets] interface` runs one) stops capturing,
+//! flushes and writes its last flow rows; only then does [`Server::run`] return.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,7 +15,8 @@ use tracing::info;
 use vantage_core::Config;
 
 use crate::error::ServeError;
-use crate::state::AppState;
+use crate::recorder::LiveRecorder;
+use crate::state::{AppState, LiveState};
 use crate::ticks;
 
 /// A configured, bound server, not yet serving.
@@ -24,10 +26,12 @@ pub struct Server {
     state: Arc<AppState>,
     addr: SocketAddr,
     ticks: bool,
+    recorder: Option<LiveRecorder>,
 }
 
 impl Server {
-    /// Checks the configuration and binds. A non-loopback bind without a token is a
+    /// Checks the configuration, binds, and starts the packet recorder when
+    /// `[packets] interface` names one. A non-loopback bind without a token is a
     /// configuration error (exit 1): writes must never be open to the network.
     pub fn bind(config: &Config) -> Result<Server, ServeError> {
         let bind = &config.server.bind;
@@ -36,7 +40,7 @@ impl Server {
         if !addr.ip().is_loopback() && token.is_none() {
             return Err(ServeError::NoToken(addr));
         }
-        let state = Arc::new(AppState::build(config, token)?);
+        let mut state = AppState::build(config, token)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -47,12 +51,30 @@ impl Server {
             .block_on(tokio::net::TcpListener::bind(addr))
             .map_err(|source| ServeError::Bind { addr, source })?;
         let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
-        Ok(Server { runtime, listener, state, addr, ticks: true })
+        let recorder = match state.packets.interface.clone().filter(|i| !i.is_empty()) {
+            Some(iface) => Some(LiveRecorder::start(
+                &state.data,
+                state.warehouse_url.clone(),
+                &state.packets,
+                &iface,
+            )?),
+            None => None,
+        };
+        state.live = recorder
+            .as_ref()
+            .map(|r| LiveState { live: r.live.clone(), interface: r.interface.clone() });
+        let state = Arc::new(state);
+        Ok(Server { runtime, listener, state, addr, ticks: true, recorder })
     }
 
     /// The bound address (the real port when the configuration asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The packet console's address, when a recorder runs with `[packets.console] remote`.
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.recorder.as_ref().and_then(|r| r.console)
     }
 
     /// Without periodic ticks (tests that drive ticks themselves).
@@ -71,8 +93,8 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        let Server { runtime, listener, state, addr, ticks: with_ticks } = self;
-        runtime.block_on(async move {
+        let Server { runtime, listener, state, addr, ticks: with_ticks, recorder } = self;
+        let served = runtime.block_on(async move {
             let (stop_tx, stop_rx) = watch::channel(false);
             let mut loops = Vec::new();
             if with_ticks {
@@ -93,9 +115,19 @@ impl Server {
             for l in loops {
                 let _ = l.await;
             }
-            info!("Stopped.");
             served.map_err(|e| ServeError::Start(format!("{addr}: {e}")))
-        })
+        });
+        // The runtime ends first, so that no request is querying the recorder as it stops.
+        drop(runtime);
+        let recorded = match recorder {
+            Some(r) => {
+                info!("Stopping the packet recorder: flushing and writing the last flows.");
+                r.stop().map(|_| ())
+            }
+            None => Ok(()),
+        };
+        info!("Stopped.");
+        served.and(recorded)
     }
 
     /// Serves on a thread of its own until [`Running::stop`].
@@ -163,6 +195,9 @@ pub async fn shutdown_signal() {
 /// `vantage serve`: binds, then serves until SIGTERM or SIGINT.
 pub fn serve(config: &Config) -> Result<(), ServeError> {
     let server = Server::bind(config)?;
+    if let Some(console) = server.console_addr() {
+        eprintln!("vantage serve: packet console on {console}");
+    }
     eprintln!("vantage serve: listening on http://{}/", server.local_addr());
     server.run(shutdown_signal())
 }

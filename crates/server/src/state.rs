@@ -42,6 +42,17 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The per-address limit of `/api/v1`.
     pub rate_limit: crate::limits::RateLimit,
+    /// The running packet recorder (`[packets] interface`), if any.
+    pub live: Option<LiveState>,
+}
+
+/// What the handlers see of the running packet recorder.
+#[derive(Clone)]
+pub struct LiveState {
+    /// The recorder, shared with its storage loop and consoles.
+    pub live: Arc<vantage_packets::console::Live>,
+    /// The capture interface.
+    pub interface: String,
 }
 
 impl AppState {
@@ -84,6 +95,7 @@ impl AppState {
             collector: Arc::new(collector),
             metrics: Metrics::default(),
             rate_limit: Default::default(),
+            live: None,
         })
     }
 

@@ -113,7 +113,14 @@ fn netstate(state: &AppState, wh: &mut Warehouse) -> Result<String, TickError> {
 /// Records pcaps dropped into `inbox/packets/drop/` (as `packets record --read`), then
 /// moves each into `inbox/packets/done/` so that the next tick does not record it again.
 /// (A drop directory of its own: `inbox/packets/` itself holds the demo's trace.)
+///
+/// While the live recorder of `[packets] interface` runs, it owns the packets directory
+/// and its lock, and its own loop flushes and writes flows; the drop directory then
+/// waits for a serve without an interface.
 fn packets(state: &AppState, wh: &mut Warehouse) -> Result<String, TickError> {
+    if let Some(l) = &state.live {
+        return Ok(format!("live recorder on {} (the drop directory waits)", l.interface));
+    }
     let base = state.data.inbox("packets").map_err(classify)?;
     let inbox = base.join("drop");
     std::fs::create_dir_all(&inbox)

@@ -4,17 +4,23 @@
 //! The result is built on a blocking thread within the console's `query_timeout`, and
 //! refused before the first byte when it exceeds `http_max_bytes`, so that a client
 //! never takes a cut result for a whole one.
+//!
+//! With the live recorder of `[packets] interface` running, queries go to it, as the
+//! console's do (memory rings and open segments included, `mem_only` allowed), and the
+//! statistics carry its live counters and a `recorder` object (interface, connections,
+//! kernel counters, memory per class).
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use vantage_packets::{query, Query, StoreError};
+use vantage_packets::{query, Query, QueryResult, Snapshot, Stats, StoreError};
 
 use super::{json, Params, Shared};
 use crate::error::ApiError;
 use crate::params::{boolean, time_ns};
+use crate::state::AppState;
 
 /// Routes under `/api/v1`.
 pub fn routes() -> Router<Shared> {
@@ -59,10 +65,7 @@ async fn run_query(State(s): State<Shared>, p: Params) -> Result<Response, ApiEr
     );
     let max = s.packets.http_max_bytes.0;
     let work = s.blocking_fs(move |st| {
-        let classes = st.packets.build().map_err(|e| ApiError::bad_parameter(e.to_string()))?;
-        let order: Vec<String> = classes.iter().map(|c| c.dir_name().to_string()).collect();
-        let root = vantage_packets::packets_root(&st.data, &st.packets).map_err(err)?;
-        let result = query::run(&root, &order, &q).map_err(err)?;
+        let result = answer(st, &q)?;
         let size: u64 = result.hits.iter().map(|h| 16 + h.data.len() as u64).sum();
         if size > max {
             return Err(ApiError::new(
@@ -107,12 +110,49 @@ async fn run_query(State(s): State<Shared>, p: Params) -> Result<Response, ApiEr
     Ok(r)
 }
 
+/// Runs `q` on the live recorder when one runs (counted in its query totals), else over
+/// the packets directory.
+fn answer(st: &AppState, q: &Query) -> Result<QueryResult, ApiError> {
+    if let Some(l) = &st.live {
+        let mut rec = l.live.recorder();
+        let result = rec.query(q).map_err(err)?;
+        let bytes = result.hits.iter().map(|h| 16 + h.data.len() as u64).sum();
+        rec.count_query(result.hits.len() as u64, bytes);
+        return Ok(result);
+    }
+    let classes = st.packets.build().map_err(|e| ApiError::bad_parameter(e.to_string()))?;
+    let order: Vec<String> = classes.iter().map(|c| c.dir_name().to_string()).collect();
+    let root = vantage_packets::packets_root(&st.data, &st.packets).map_err(err)?;
+    query::run(&root, &order, q).map_err(err)
+}
+
+/// The directory's statistics, with the live recorder's counters folded in when one
+/// runs (the saved totals lag behind it), and its snapshot.
+pub fn current_stats(st: &AppState) -> Result<(Stats, Option<Snapshot>), ApiError> {
+    let root = vantage_packets::packets_root(&st.data, &st.packets).map_err(err)?;
+    let mut stats = vantage_packets::stats(&root).map_err(err)?;
+    let snap = st.live.as_ref().map(|l| l.live.recorder().snapshot());
+    if let Some(snap) = &snap {
+        for c in &mut stats.classes {
+            if let Some(cc) = snap.counters.classes.get(&c.class) {
+                c.stored_pkts = cc.stored_pkts;
+                c.stored_bytes = cc.stored_bytes;
+                c.cut_pkts = cc.cut_pkts;
+                c.cut_bytes = cc.cut_bytes;
+            }
+        }
+        stats.counters = snap.counters.clone();
+    }
+    Ok((stats, snap))
+}
+
 async fn stats(State(s): State<Shared>) -> Result<Response, ApiError> {
-    let st = s
-        .blocking_fs(|st| {
-            let root = vantage_packets::packets_root(&st.data, &st.packets).map_err(err)?;
-            vantage_packets::stats(&root).map_err(err)
-        })
-        .await?;
-    Ok(json(serde_json::to_value(st).map_err(ApiError::storage)?))
+    let (st, snap) = s.blocking_fs(current_stats).await?;
+    let mut v = serde_json::to_value(st).map_err(ApiError::storage)?;
+    if let (Some(snap), Some(l)) = (snap, &s.live) {
+        let mut r = serde_json::to_value(snap).map_err(ApiError::storage)?;
+        r["interface"] = serde_json::Value::from(l.interface.clone());
+        v["recorder"] = r;
+    }
+    Ok(json(v))
 }

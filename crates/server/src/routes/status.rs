@@ -39,11 +39,11 @@ async fn metrics(State(s): State<Shared>) -> Result<Response, ApiError> {
     let text = s
         .blocking(|st, wh| {
             let kinds = catalog::status(wh)?;
-            let packets = vantage_packets::packets_root(&st.data, &st.packets)
-                .ok()
-                .and_then(|root| vantage_packets::stats(&root).ok())
-                .and_then(|p| serde_json::to_value(p).ok());
-            Ok(st.metrics.render(&kinds, packets.as_ref()))
+            let (packets, live) = match super::packets::current_stats(st) {
+                Ok((stats, snap)) => (serde_json::to_value(stats).ok(), snap),
+                Err(_) => (None, None),
+            };
+            Ok(st.metrics.render(&kinds, packets.as_ref(), live.as_ref()))
         })
         .await?;
     let mut r = text.into_response();
