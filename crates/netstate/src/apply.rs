@@ -110,6 +110,43 @@ fn load_open(
     Ok(open)
 }
 
+/// Open rows of `source` now (no close), without reading the history: every row created
+/// up to the table's newest snapshot and still open is one of its members (a snapshot's
+/// members are exactly the rows alive at its time), so the members plus the rows created
+/// after it are the only candidates. Without a snapshot, the whole table is read.
+fn load_open_now(
+    db: &mut dyn Sql,
+    def: &TableDef,
+    n: &Names,
+    source: &str,
+) -> Result<OpenSet, WarehouseError> {
+    let Some(snap) = crate::snapshot::newest_at_or_before(db, &def.name, i64::MAX)? else {
+        return load_open(db, def, n, source, i64::MAX);
+    };
+    let keys = def.keys();
+    let select = format!(
+        "SELECT r.ns_id{k} FROM {row} r JOIN netstate_file f ON f.id = r.ns_file_id
+         LEFT JOIN {close} c ON c.row_id = r.ns_id WHERE f.source = ? AND c.row_id IS NULL AND ",
+        k = key_sql(def, &keys, "r."),
+        row = n.row,
+        close = n.close
+    );
+    let mut open = OpenSet::default();
+    let mut add = |rows: vantage_warehouse::Rows| {
+        for r in &rows.rows {
+            open.insert(r.first().and_then(Value::as_i64).unwrap_or(0), cells(r, 1, keys.len()));
+        }
+    };
+    for chunk in snap.members.chunks(2000) {
+        let marks = vec!["?"; chunk.len()].join(",");
+        let mut params: Vec<Value> = vec![source.into()];
+        params.extend(chunk.iter().map(|&i| Value::Int(i)));
+        add(db.query(&format!("{select}r.ns_id IN ({marks})"), &params)?);
+    }
+    add(db.query(&format!("{select}r.created_dt > ?"), &[source.into(), snap.ts.into()])?);
+    Ok(open)
+}
+
 /// Stored lines of `source` from `t0` on, as merge items, with each close event's file
 /// id (closes record it, so a later re-merge finds them by source).
 fn load_replay(
@@ -194,7 +231,7 @@ pub fn apply_lines(
     }
     // Read before the batch's rows are stored, so they are not in it twice.
     let preloaded = match (def.kind, late, open.is_none()) {
-        (TableKind::State, false, true) => Some(load_open(db, def, n, batch.source, i64::MAX)?),
+        (TableKind::State, false, true) => Some(load_open_now(db, def, n, batch.source)?),
         _ => None,
     };
     let row_base = next_id(db, &n.row)?;
