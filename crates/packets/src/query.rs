@@ -250,7 +250,7 @@ pub fn run_within(
 ) -> Result<QueryResult, StoreError> {
     if q.mem_only {
         return Err(StoreError::Query(
-            "--mem-only needs a running recorder; no recorder running (live recording arrives with the console)"
+            "--mem-only needs a running recorder: no recorder running on this data directory (vantage packets record --interface IF; or give --console ADDR)"
                 .into(),
         ));
     }

@@ -339,19 +339,205 @@ fn live_record_and_console_in_a_network_namespace() {
     assert!(text(&o).contains("ERROR NOT IN CONNECTION TABLE"));
     let o = console("help query");
     assert!(text(&o).contains("example: query"), "{}", text(&o));
+    let err = stop_recorder(rec);
+    assert!(err.contains("packets recorded; kernel received"), "{err}");
+}
+
+/// SIGTERM to a recorder started with `ip netns exec` (which runs it as its own child:
+/// that child is signalled); asserts exit 0 and returns its stderr.
+fn stop_recorder(rec: std::process::Child) -> String {
     let pid = rec.id().to_string();
-    // `ip netns exec` runs the recorder as its own child: signal that child.
     let child = Command::new("pgrep").args(["-P", &pid]).output().unwrap();
     let target = String::from_utf8_lossy(&child.stdout).trim().to_string();
     let target = if target.is_empty() { pid } else { target };
     assert!(Command::new("kill").args(["-TERM", &target]).status().unwrap().success());
     let out = rec.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(err.contains("packets recorded; kernel received"), "{err}");
+    err
 }
 
 extern "C" {
     #[link_name = "geteuid"]
     fn libc_geteuid() -> u32;
+}
+
+/// A network namespace of a test's own (deleted when dropped); None (with a notice) when
+/// not root or without `ip`.
+struct Netns(String);
+
+impl Netns {
+    fn create(tag: &str) -> Option<Netns> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc_geteuid() } != 0 {
+            eprintln!("notice: {tag} skipped: not root");
+            return None;
+        }
+        let name = format!("vt{tag}{}", std::process::id());
+        if !Command::new("ip").args(["netns", "add", &name]).status().is_ok_and(|s| s.success()) {
+            eprintln!("notice: {tag} skipped: `ip netns add` unavailable");
+            return None;
+        }
+        let ns = Netns(name);
+        let up = Command::new("ip").args(["-n", &ns.0, "link", "set", "lo", "up"]).status();
+        assert!(up.unwrap().success());
+        Some(ns)
+    }
+
+    /// `vantage --data DATA ARGS` inside the namespace, stdin from `input`.
+    fn vantage(&self, data: &Path, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.0, env!("CARGO_BIN_EXE_vantage"), "--data"])
+            .arg(data)
+            .args(args)
+            .env_remove("VANTAGE_CONFIG")
+            .env_remove("VANTAGE_WAREHOUSE")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// A shell command inside the namespace.
+    fn sh(&self, script: &str) {
+        let ok = Command::new("ip")
+            .args(["netns", "exec", &self.0, "bash", "-c", script])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "{script}");
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// `record --interface lo --console` (default 127.0.0.1:42042) in a namespace; the
+/// piped console answers every line up to `quit`; `packets query` goes through the
+/// recorder's console (so packets still in memory come back, `--mem-only` too), and
+/// reads the directory once the recorder is gone.
+#[test]
+fn record_console_piped_console_and_query_through_the_recorder() {
+    let Some(ns) = Netns::create("rq") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    // A long flush interval keeps the packets in memory: only the console sees them all.
+    let cfg = tmp.path().join("vantage.toml");
+    std::fs::write(&cfg, "[packets]\nflush_interval = 3600\n").unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let rec = Command::new("ip")
+        .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_vantage"), "--config", cfg, "--data"])
+        .arg(&data)
+        .args(["packets", "record", "--interface", "lo", "--console"])
+        .env_remove("VANTAGE_CONFIG")
+        .env_remove("VANTAGE_WAREHOUSE")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    loop {
+        let o = ns.vantage(&data, &["console", "127.0.0.1:42042", "-c", "nop"], "");
+        if o.status.success() {
+            break;
+        }
+        assert!(t.elapsed() < std::time::Duration::from_secs(15), "{}", text(&o));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // 20 UDP datagrams to port 9999 and a refused TCP connection (SYN, RST) to 9998.
+    ns.sh("for i in $(seq 20); do echo hello$i > /dev/udp/127.0.0.1/9999; done; (echo x > /dev/tcp/127.0.0.1/9998) 2>/dev/null; true");
+    let udp = |o: &Output| -> usize {
+        let p = tmp.path().join("out.pcap");
+        std::fs::write(&p, &o.stdout).unwrap();
+        vantage_packets::read_all(&p).unwrap().len()
+    };
+    let t = std::time::Instant::now();
+    let q = loop {
+        let q =
+            ns.vantage(&data, &["packets", "query", "--filter", "udp port 9999", "-w", "-"], "");
+        assert!(q.status.success(), "{}", text(&q));
+        if udp(&q) == 20 {
+            break q;
+        }
+        assert!(t.elapsed() < std::time::Duration::from_secs(15), "{}", text(&q));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let err = String::from_utf8_lossy(&q.stderr);
+    assert!(err.contains("from the recorder at 127.0.0.1:42042, memory included"), "{err}");
+    let q = ns.vantage(
+        &data,
+        &["packets", "query", "--filter", "udp port 9999", "--mem-only", "-w", "-"],
+        "",
+    );
+    assert!(q.status.success(), "{}", text(&q));
+    assert_eq!(udp(&q), 20, "--mem-only through the console");
+    let q = ns.vantage(
+        &data,
+        &["packets", "query", "--filter", "tcp port 9998", "--micro", "-w", "-"],
+        "",
+    );
+    assert!(q.status.success(), "{}", text(&q));
+    assert_eq!(&q.stdout[..4], &0xa1b2_c3d4u32.to_le_bytes(), "--micro rewrites the feed");
+    assert!(udp(&q) >= 2, "SYN and RST");
+    // An explicit --console that nobody serves is an error (exit 4), not a silent fallback.
+    let q = ns.vantage(
+        &data,
+        &[
+            "packets",
+            "query",
+            "--index",
+            "ip",
+            "--key",
+            "1.2.3.4",
+            "--console",
+            "127.0.0.1:1",
+            "-w",
+            "-",
+        ],
+        "",
+    );
+    assert_eq!(q.status.code(), Some(4), "an explicit console that is not there: {}", text(&q));
+
+    // The piped console: one answer per line, up to quit; nothing after it is sent.
+    let o = ns.vantage(
+        &data,
+        &["console"],
+        "show stats\nshow conn \"udp 9.9.9.9:1 8.8.8.8:2\"\nhelp set_dyn_class\nfrobnicate\nquit\nshow stats\n",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let status: Vec<&str> =
+        out.lines().filter(|l| l.starts_with("OK") || l.starts_with("ERROR")).collect();
+    assert_eq!(status.len(), 5, "{out}");
+    assert_eq!(status[0], "OK");
+    assert_eq!(status[1], "ERROR NOT IN CONNECTION TABLE");
+    assert_eq!(status[2], "OK");
+    assert!(status[3].starts_with("ERROR PARSER ERROR - unknown command"), "{out}");
+    assert_eq!(status[4], "OK bye");
+    assert!(out.lines().any(|l| l.starts_with("totPkts ")), "{out}");
+    assert!(out.contains("set_dyn_class"), "{out}");
+    assert!(o.stderr.is_empty(), "no prompt or banner when piped: {}", text(&o));
+
+    let err = stop_recorder(rec);
+    assert!(err.contains("console on 127.0.0.1:42042"), "{err}");
+    // No recorder: the directory answers (flushed at shutdown); --mem-only cannot.
+    let q = vantage(
+        &data,
+        &["--config", cfg, "packets", "query", "--filter", "udp port 9999", "-w", "-"],
+    );
+    assert!(q.status.success(), "{}", text(&q));
+    assert_eq!(udp(&q), 20);
+    let q = vantage(
+        &data,
+        &["--config", cfg, "packets", "query", "--filter", "udp", "--mem-only", "-w", "-"],
+    );
+    assert_eq!(q.status.code(), Some(1), "{}", text(&q));
+    assert!(text(&q).contains("no recorder running"), "{}", text(&q));
 }

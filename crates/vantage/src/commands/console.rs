@@ -1,12 +1,16 @@
 //! `vantage console [ADDR]`: the Time Machine command language over TCP (packets spec
-//! §8). Lines from the terminal or stdin go to the recorder; its answers are printed up
-//! to each status line. `FEED` chunks (raw pcap bytes) are summarized, not printed.
+//! §8). On a terminal, lines are edited with history (cursor keys, Ctrl-R; kept in
+//! `~/.vantage_console_history`); piped, stdin is read line by line. Answers are printed
+//! up to each status line; `FEED` chunks (raw pcap bytes) are summarized, not printed.
+//! `record --console` runs the same loop as its local console.
 
-use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
+use std::time::Duration;
 
+use rustyline::error::ReadlineError;
 use vantage_core::Exit;
+use vantage_packets::console::{Client, Data};
 use vantage_packets::PacketsConfig;
 
 use crate::context::{Coded, Context, OrExit};
@@ -25,29 +29,129 @@ pub struct ConsoleArgs {
     pub command: Option<String>,
 }
 
-/// Reads one answer: data lines printed, FEED chunks summarized; returns the status line.
-fn answer(rd: &mut BufReader<TcpStream>, out: &mut impl Write) -> anyhow::Result<String> {
-    loop {
-        let mut line = String::new();
-        if rd.read_line(&mut line)? == 0 {
-            return Err(Coded::new(Exit::Storage, "the recorder closed the console connection"));
+/// How long connecting and the greeting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connects to the console at `addr` and sends `auth` when a token is given.
+pub fn connect(addr: &str, token: Option<&str>) -> anyhow::Result<Client> {
+    let mut c = Client::connect(addr, Some(CONNECT_TIMEOUT)).map_err(|e| {
+        Coded::new(
+            Exit::Storage,
+            format!(
+                "console {addr}: {e}; is a recorder running (vantage packets record --interface IF)?"
+            ),
+        )
+    })?;
+    if let Some(t) = token {
+        let refused =
+            c.auth(t).map_err(|e| Coded::new(Exit::Storage, format!("console {addr}: {e}")))?;
+        if let Err(st) = refused {
+            return Err(Coded::new(Exit::Usage, format!("console {addr}: {st}")));
         }
-        let line = line.trim_end_matches(['\n', '\r']).to_string();
-        if line.starts_with("OK") || line.starts_with("ERROR") {
-            return Ok(line);
-        }
-        if let Some(rest) = line.strip_prefix("FEED ") {
-            let mut parts = rest.rsplitn(2, ' ');
-            if let (Some(n), Some(tag)) = (parts.next(), parts.next()) {
-                if let Ok(n) = n.parse::<u64>() {
-                    std::io::copy(&mut rd.by_ref().take(n), &mut std::io::sink())?;
-                    writeln!(out, "FEED {tag}: {n} bytes of pcap")?;
-                    continue;
-                }
-            }
-        }
-        writeln!(out, "{line}")?;
     }
+    Ok(c)
+}
+
+/// The token of `--token-file`, else of `[packets.console] token_file`.
+pub fn token(file: Option<&PathBuf>, cfg: &PacketsConfig) -> anyhow::Result<Option<String>> {
+    let Some(p) = file.or(cfg.console.token_file.as_ref()) else { return Ok(None) };
+    let t = std::fs::read_to_string(p)
+        .map_err(|e| Coded::new(Exit::Usage, format!("{}: {e}", p.display())))?;
+    Ok(Some(t.trim().to_string()))
+}
+
+/// Sends one line and prints its answer (data lines, FEED summaries, the status line).
+fn exchange(c: &mut Client, line: &str, out: &mut impl Write) -> anyhow::Result<String> {
+    let st = c
+        .command(line, |d| {
+            match d {
+                Data::Line(l) => writeln!(out, "{l}")?,
+                Data::Feed { tag, bytes } => {
+                    writeln!(out, "FEED {tag}: {} bytes of pcap", bytes.len())?
+                }
+                Data::FeedEnd { tag } => writeln!(out, "FEED {tag} END")?,
+            }
+            Ok(())
+        })
+        .map_err(|e| Coded::new(Exit::Storage, format!("console: {e}")))?;
+    writeln!(out, "{st}")?;
+    out.flush()?;
+    Ok(st)
+}
+
+/// Lines typed at a terminal (edited, with history) or read from a pipe.
+enum Input {
+    Editor { ed: Box<rustyline::DefaultEditor>, history: Option<PathBuf> },
+    Piped(std::io::Lines<std::io::StdinLock<'static>>),
+}
+
+impl Input {
+    fn open() -> anyhow::Result<Input> {
+        if !std::io::stdin().is_terminal() {
+            return Ok(Input::Piped(std::io::stdin().lock().lines()));
+        }
+        let mut ed = rustyline::DefaultEditor::new()
+            .map_err(|e| Coded::new(Exit::Usage, format!("terminal: {e}")))?;
+        let history =
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".vantage_console_history"));
+        if let Some(h) = &history {
+            // A first run has no history yet: nothing to load is no error.
+            let _ = ed.load_history(h);
+        }
+        Ok(Input::Editor { ed: Box::new(ed), history })
+    }
+
+    /// The next line; None at end of input (Ctrl-D).
+    fn next(&mut self) -> anyhow::Result<Option<String>> {
+        match self {
+            Input::Piped(lines) => Ok(lines.next().transpose()?),
+            Input::Editor { ed, .. } => loop {
+                match ed.readline("vantage> ") {
+                    Ok(l) => {
+                        if !l.trim().is_empty() {
+                            let _ = ed.add_history_entry(l.as_str());
+                        }
+                        return Ok(Some(l));
+                    }
+                    // Ctrl-C drops the line being typed, as in a shell.
+                    Err(ReadlineError::Interrupted) => continue,
+                    Err(ReadlineError::Eof) => return Ok(None),
+                    Err(e) => return Err(Coded::new(Exit::Usage, format!("terminal: {e}"))),
+                }
+            },
+        }
+    }
+
+    fn interactive(&self) -> bool {
+        matches!(self, Input::Editor { .. })
+    }
+}
+
+impl Drop for Input {
+    fn drop(&mut self) {
+        if let Input::Editor { ed, history: Some(h) } = self {
+            let _ = ed.save_history(h);
+        }
+    }
+}
+
+/// Reads lines until `quit` or the end of input, each sent to `c` and answered.
+pub fn session(c: &mut Client, addr: &str, leave: &str) -> anyhow::Result<()> {
+    let mut input = Input::open()?;
+    if input.interactive() {
+        eprintln!("{} at {addr}; type help; {leave}", c.greeting());
+    }
+    let mut out = std::io::stdout().lock();
+    while let Some(line) = input.next()? {
+        if line.trim().is_empty() && input.interactive() {
+            continue;
+        }
+        let st = exchange(c, &line, &mut out)?;
+        if st == "OK bye" {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Runs the console.
@@ -62,52 +166,43 @@ pub fn run(ctx: &Context, a: &ConsoleArgs) -> anyhow::Result<()> {
             .and_then(|root| vantage_packets::Store::running_console(&root))
             .unwrap_or_else(|| cfg.console.listen.clone()),
     };
-    let stream = TcpStream::connect(&addr).map_err(|e| {
-        Coded::new(Exit::Storage, format!("console {addr}: {e}; is a recorder running (vantage packets record --interface IF)?"))
-    })?;
-    let mut wr = stream.try_clone()?;
-    let mut rd = BufReader::new(stream);
-    let mut greeting = String::new();
-    rd.read_line(&mut greeting)?;
-    let mut out = std::io::stdout().lock();
-    let token_file = a.token_file.clone().or(cfg.console.token_file.clone());
-    if let Some(p) = token_file {
-        let t = std::fs::read_to_string(&p)
-            .map_err(|e| Coded::new(Exit::Usage, format!("{}: {e}", p.display())))?;
-        writeln!(wr, "auth {}", t.trim())?;
-        let st = answer(&mut rd, &mut out)?;
-        if !st.starts_with("OK") {
-            return Err(Coded::new(Exit::Usage, format!("console {addr}: {st}")));
-        }
-    }
-    if let Some(c) = &a.command {
-        writeln!(wr, "{c}")?;
-        let st = answer(&mut rd, &mut out)?;
-        writeln!(out, "{st}")?;
+    let token = token(a.token_file.as_ref(), &cfg)?;
+    let mut c = connect(&addr, token.as_deref())?;
+    if let Some(cmd) = &a.command {
+        let st = exchange(&mut c, cmd, &mut std::io::stdout().lock())?;
         if st.starts_with("ERROR") {
             return Err(Coded::new(Exit::Usage, st));
         }
         return Ok(());
     }
-    let interactive = std::io::stdin().is_terminal();
-    if interactive {
-        eprintln!("{} at {addr}; type help, quit to leave", greeting.trim());
-    }
-    let stdin = std::io::stdin();
-    let mut lines = stdin.lock().lines();
-    loop {
-        if interactive {
-            eprint!("vantage> ");
+    session(&mut c, &addr, "quit or Ctrl-D leaves")
+}
+
+/// The terminal's settings, put back when dropped: the local console of `record
+/// --console` may still be inside a line edit (raw mode) when a signal ends recording.
+pub struct TerminalRestore(Option<libc::termios>);
+
+impl TerminalRestore {
+    /// Saves stdin's terminal settings (nothing when stdin is not a terminal).
+    pub fn save() -> TerminalRestore {
+        if !std::io::stdin().is_terminal() {
+            return TerminalRestore(None);
         }
-        let Some(line) = lines.next() else { break };
-        let line = line?;
-        writeln!(wr, "{line}")?;
-        let st = answer(&mut rd, &mut out)?;
-        writeln!(out, "{st}")?;
-        out.flush()?;
-        if st == "OK bye" {
-            break;
+        // SAFETY: tcgetattr writes into the zeroed struct we own; fd 0 is stdin.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            TerminalRestore((libc::tcgetattr(0, &mut t) == 0).then_some(t))
         }
     }
-    Ok(())
+}
+
+impl Drop for TerminalRestore {
+    fn drop(&mut self) {
+        if let Some(t) = &self.0 {
+            // SAFETY: restores settings read from the same descriptor.
+            unsafe {
+                libc::tcsetattr(0, libc::TCSANOW, t);
+            }
+        }
+    }
 }

@@ -1,12 +1,16 @@
 //! `vantage packets ...`: the Time Machine (packets spec). Parses, calls
 //! `vantage_packets`, prints; exit codes come from the library's errors.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use vantage_core::{Exit, Timestamp};
-use vantage_packets::{query, PacketsConfig, Query};
+use vantage_packets::console::Data;
+use vantage_packets::query::{Hit, QueryResult};
+use vantage_packets::{query, CaptureReader, PacketsConfig, Query};
 
+use super::console;
 use crate::context::{progress_bar, Coded, Context, Format, OrExit};
 use crate::output::write_table;
 
@@ -16,7 +20,8 @@ pub enum PacketsCommand {
     /// Record capture files into per-class segments with cutoff and indexes
     #[command(after_help = "Examples:\n  vantage packets record --read trace.pcap\n  \
         vantage --config vantage.toml packets record --read a.pcap b.pcapng\n  \
-        sudo vantage packets record --interface eth0     (console on 127.0.0.1:42042: vantage console)\n\n\
+        sudo vantage packets record --interface eth0     (console on 127.0.0.1:42042: vantage console)\n  \
+        sudo vantage packets record --interface eth0 --console 127.0.0.1:4000   (and a local console on the terminal)\n\n\
         Classes, cutoff and budgets come from [packets] of vantage.toml. A rejected file \
         (truncated, bad magic, absurd caplen) is named with its byte offset, gets a \
         catalog_quarantine row, and the next file is read; exit 3.")]
@@ -27,7 +32,9 @@ pub enum PacketsCommand {
         vantage packets query --index ip --key 2001:db8::1 --start \"2024-05-01 10:00:00\" -w - | tcpdump -r -\n  \
         vantage packets query --filter \"udp and port 53\" -w dns.pcap\n\n\
         Index kinds: conn4 (connection4), conn3, conn2, ip, port. Keys as the Time Machine: \
-        IPv6 in brackets with ports, fields separated by blanks."
+        IPv6 in brackets with ports, fields separated by blanks. While a recorder runs on the \
+        data directory the query goes through its console, so packets still in memory are \
+        included (--mem-only: only those)."
     )]
     Query(QueryArgs),
     /// Per class stored and cut packets, retention span, index sizes, drops
@@ -56,6 +63,10 @@ pub struct RecordArgs {
     /// Live capture interface (AF_PACKET; needs root or CAP_NET_RAW); runs until SIGINT or SIGTERM
     #[arg(long, value_name = "IF", conflicts_with = "read")]
     pub interface: Option<String>,
+    /// Start the console on ADDR (default [packets.console] listen, 127.0.0.1:42042) even
+    /// if `remote = false`; on a terminal, also a local console on stdin (quit stops)
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "", requires = "interface")]
+    pub console: Option<String>,
 }
 
 /// `query` arguments.
@@ -88,6 +99,13 @@ pub struct QueryArgs {
     /// Write pcapng even for one link type
     #[arg(long)]
     pub pcapng: bool,
+    /// Ask the recorder's console at ADDR (default: the running recorder of the data
+    /// directory, noted in recorder.lock), so packets still in memory are included
+    #[arg(long, value_name = "ADDR")]
+    pub console: Option<String>,
+    /// File holding the console token (default [packets.console] token_file)
+    #[arg(long, value_name = "F")]
+    pub token_file: Option<PathBuf>,
 }
 
 fn config(ctx: &Context) -> anyhow::Result<PacketsConfig> {
@@ -125,7 +143,7 @@ pub fn run(ctx: &Context, cmd: &PacketsCommand) -> anyhow::Result<()> {
 
 fn record(ctx: &Context, a: &RecordArgs) -> anyhow::Result<()> {
     if let Some(iface) = &a.interface {
-        return record_live(ctx, iface);
+        return record_live(ctx, iface, a.console.as_deref());
     }
     let cfg = config(ctx)?;
     cfg.build().coded()?;
@@ -178,24 +196,38 @@ fn record(ctx: &Context, a: &RecordArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn record_live(ctx: &Context, iface: &str) -> anyhow::Result<()> {
-    let cfg = config(ctx)?;
+fn record_live(ctx: &Context, iface: &str, console: Option<&str>) -> anyhow::Result<()> {
+    let mut cfg = config(ctx)?;
     cfg.build().coded()?;
+    // The local console is a client of the recorder's own listener: one language, one
+    // code path. Without a remote console it listens on an ephemeral loopback port.
+    let local = (console.is_some() || cfg.console.local) && std::io::stdin().is_terminal();
+    let mut listen = None;
+    if let Some(addr) = console {
+        cfg.console.remote = true;
+        if !addr.is_empty() {
+            cfg.console.listen = addr.to_string();
+        }
+    } else if local && !cfg.console.remote {
+        listen = Some("127.0.0.1:0");
+    }
     let data = ctx.data_dir()?;
     let mut wh = ctx.warehouse(&data)?;
     #[cfg(target_os = "linux")]
     {
         let cap = vantage_packets::open_interface(&cfg, iface).coded()?;
+        let token = vantage_packets::console_token(&cfg).coded()?;
         let stop = vantage_packets::stop_on_signals();
         let session = format!("live:{iface}:{}", Timestamp::now().to_rfc3339());
         let chatty = ctx.chatty();
+        let _terminal = local.then(console::TerminalRestore::save);
         let report = vantage_packets::run_live(
             &data,
             &mut wh,
             &cfg,
             &session,
             cap,
-            None,
+            listen,
             stop,
             |_, addr| {
                 if chatty {
@@ -205,6 +237,9 @@ fn record_live(ctx: &Context, iface: &str) -> anyhow::Result<()> {
                         }
                         None => eprintln!("recording {iface}; SIGINT or SIGTERM stops"),
                     }
+                }
+                if let (true, Some(addr)) = (local, addr) {
+                    local_console(addr.to_string(), token, stop);
                 }
             },
         )
@@ -220,8 +255,23 @@ fn record_live(ctx: &Context, iface: &str) -> anyhow::Result<()> {
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = (&mut wh, iface);
+        let _ = (&mut wh, iface, listen);
         Err(Coded::new(Exit::Usage, "live capture needs Linux (AF_PACKET); use --read FILE"))
+    }
+}
+
+/// Runs the local console on stdin in its own thread; leaving it stops recording.
+fn local_console(addr: String, token: Option<String>, stop: &'static AtomicBool) {
+    let spawned = std::thread::Builder::new().name("local-console".into()).spawn(move || {
+        let r = console::connect(&addr, token.as_deref())
+            .and_then(|mut c| console::session(&mut c, &addr, "quit or Ctrl-D stops recording"));
+        if let Err(e) = r {
+            eprintln!("error: local console: {e}");
+        }
+        stop.store(true, Ordering::SeqCst);
+    });
+    if let Err(e) = spawned {
+        eprintln!("error: local console: {e}");
     }
 }
 
@@ -248,7 +298,32 @@ fn run_query(ctx: &Context, a: &QueryArgs) -> anyhow::Result<()> {
     q.mem_only = a.mem_only;
     let data = ctx.data_dir()?;
     let root = vantage_packets::packets_root(&data, &cfg).coded()?;
-    let result = query::run(&root, &order, &q).coded()?;
+    // A running recorder answers from memory and disk; without one, the directory does.
+    let via = match &a.console {
+        Some(addr) => Some((addr.clone(), true)),
+        None => vantage_packets::Store::running_console(&root).map(|addr| (addr, false)),
+    };
+    let mut answered = None;
+    if let Some((addr, explicit)) = via {
+        let token = console::token(a.token_file.as_ref(), &cfg)?;
+        match console::connect(&addr, token.as_deref()) {
+            Ok(mut c) => answered = Some(query_console(&mut c, &addr, a, &q)?),
+            Err(e) if !explicit && !q.mem_only => {
+                eprintln!(
+                    "warning: {e}; reading the directory instead (packets in the recorder's memory are not included)"
+                );
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let (result, summary) = match answered {
+        Some(x) => x,
+        None => {
+            let r = query::run(&root, &order, &q).coded()?;
+            let s = r.summary(&q);
+            (r, s)
+        }
+    };
     if a.write.as_os_str() == "-" {
         let out = std::io::BufWriter::new(std::io::stdout().lock());
         query::write_result(&result, out, a.micro, a.pcapng)?;
@@ -259,9 +334,95 @@ fn run_query(ctx: &Context, a: &QueryArgs) -> anyhow::Result<()> {
             .map_err(|e| Coded::new(Exit::Storage, format!("{}: {e}", a.write.display())))?;
     }
     if ctx.chatty() {
-        eprintln!("{}", result.summary(&q));
+        eprintln!("{summary}");
     }
     Ok(())
+}
+
+/// Epoch seconds with nine decimals, as the console reads times.
+fn console_time(ns: i64) -> String {
+    let sign = if ns < 0 { "-" } else { "" };
+    let a = ns.unsigned_abs();
+    format!("{sign}{}.{:09}", a / 1_000_000_000, a % 1_000_000_000)
+}
+
+/// The `query feed` line of `a` (already checked by [`Query`] parsing).
+fn console_line(a: &QueryArgs, q: &Query) -> anyhow::Result<String> {
+    let quoted = |what: &str, s: &str| {
+        if s.contains('"') {
+            Err(Coded::new(Exit::Usage, format!("{what} {s:?}: a console string cannot hold '\"'")))
+        } else {
+            Ok(format!("\"{s}\""))
+        }
+    };
+    let mut line = String::from("query feed 0 tag cli ");
+    match (&a.index, &a.key, &a.filter) {
+        (Some(i), Some(k), None) => line.push_str(&format!("index {i} {}", quoted("--key", k)?)),
+        (None, None, Some(f)) => line.push_str(&format!("filter {}", quoted("--filter", f)?)),
+        _ => return Err(Coded::new(Exit::Usage, "give --index KIND --key KEY, or --filter EXPR")),
+    }
+    if let Some(s) = q.start {
+        line.push_str(&format!(" start {}", console_time(s)));
+    }
+    if let Some(e) = q.end {
+        line.push_str(&format!(" end {}", console_time(e)));
+    }
+    if q.mem_only {
+        line.push_str(" mem_only");
+    }
+    Ok(line)
+}
+
+/// Runs the query as a console `feed` and reads the packets back from the pcap it
+/// streams; the summary is the console's status line.
+fn query_console(
+    c: &mut vantage_packets::console::Client,
+    addr: &str,
+    a: &QueryArgs,
+    q: &Query,
+) -> anyhow::Result<(QueryResult, String)> {
+    let line = console_line(a, q)?;
+    let mut pcap = Vec::new();
+    let st = c
+        .command(&line, |d| {
+            if let Data::Feed { bytes, .. } = d {
+                pcap.extend_from_slice(bytes);
+            }
+            Ok(())
+        })
+        .map_err(|e| Coded::new(Exit::Storage, format!("console {addr}: {e}")))?;
+    if let Some(err) = st.strip_prefix("ERROR ") {
+        let exit = match err.split(" - ").next().unwrap_or(err) {
+            "BUSY" => Exit::Busy,
+            "INTERNAL" | "TIMEOUT" => Exit::Storage,
+            _ => Exit::Usage,
+        };
+        return Err(Coded::new(exit, format!("console {addr}: {st}")));
+    }
+    let mut result = QueryResult::default();
+    if !pcap.is_empty() {
+        let label = Path::new(addr);
+        let mut rd = CaptureReader::new(label, std::io::Cursor::new(pcap))
+            .map_err(|e| Coded::new(Exit::Storage, format!("console {addr}: {e}")))?;
+        let mut n = 0u64;
+        while let Some(f) = rd
+            .next_frame()
+            .map_err(|e| Coded::new(Exit::Storage, format!("console {addr}: {e}")))?
+        {
+            result.hits.push(Hit {
+                ts_ns: f.ts_ns,
+                rank: 0,
+                segid: 0,
+                offset: n,
+                linktype: f.linktype,
+                wirelen: f.wirelen,
+                data: f.data,
+            });
+            n += 1;
+        }
+    }
+    let summary = st.strip_prefix("OK ").unwrap_or(&st).to_string();
+    Ok((result, format!("{summary} (from the recorder at {addr}, memory included)")))
 }
 
 fn ts_text(ns: Option<i64>) -> String {
