@@ -1,17 +1,19 @@
 //! The daemon's life: check the configuration, bind, serve, tick, and stop cleanly.
 //!
 //! Shutdown (SIGTERM, SIGINT or a test's stop): the listener stops accepting, requests in
-//! flight finish, the tick loops end after their current tick — whose stage commits
-//! per partition, so an interrupted tick loses nothing the next run would not redo —,
+//! flight finish, the tick loops end after their current tick — waited for up to
+//! `[server] shutdown_grace` seconds, then abandoned: its stage commits per partition,
+//! so an interrupted tick loses nothing the next run would not redo —,
 //! then the packet recorder (when `[packets] interface` runs one) stops capturing,
 //! flushes and writes its last flow rows; only then does [`Server::run`] return.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
-use tracing::info;
+use tracing::{info, warn};
 use vantage_core::Config;
 
 use crate::error::ServeError;
@@ -94,6 +96,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let Server { runtime, listener, state, addr, ticks: with_ticks, recorder } = self;
+        let grace = state.shutdown_grace;
         let served = runtime.block_on(async move {
             let (stop_tx, stop_rx) = watch::channel(false);
             let mut loops = Vec::new();
@@ -112,13 +115,22 @@ impl Server {
                 })
                 .await;
             let _ = stop_tx.send(true);
-            for l in loops {
-                let _ = l.await;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(grace);
+            for (kind, l) in ticks::KINDS.iter().zip(loops) {
+                if tokio::time::timeout_at(deadline, l).await.is_err() {
+                    warn!(
+                        kind,
+                        grace_seconds = grace,
+                        "Tick still running after [server] shutdown_grace: abandoned; its open \
+                         transaction rolls back and the next start redoes it."
+                    );
+                }
             }
             served.map_err(|e| ServeError::Start(format!("{addr}: {e}")))
         });
-        // The runtime ends first, so that no request is querying the recorder as it stops.
-        drop(runtime);
+        // The runtime ends first, so that no request is querying the recorder as it stops;
+        // an abandoned tick's thread is not waited for.
+        runtime.shutdown_timeout(Duration::from_millis(100));
         let recorded = match recorder {
             Some(r) => {
                 info!("Stopping the packet recorder: flushing and writing the last flows.");

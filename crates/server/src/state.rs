@@ -42,6 +42,10 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The per-address limit of `/api/v1`.
     pub rate_limit: crate::limits::RateLimit,
+    /// `[server] max_body`: the body limit of writes without one of their own.
+    pub max_body: usize,
+    /// `[server] shutdown_grace`, seconds.
+    pub shutdown_grace: u64,
     /// The running packet recorder (`[packets] interface`), if any.
     pub live: Option<LiveState>,
 }
@@ -94,7 +98,9 @@ impl AppState {
             packets,
             collector: Arc::new(collector),
             metrics: Metrics::default(),
-            rate_limit: Default::default(),
+            rate_limit: crate::limits::RateLimit::new(config.server.rate, config.server.burst),
+            max_body: usize::try_from(config.server.max_body).unwrap_or(usize::MAX),
+            shutdown_grace: config.server.shutdown_grace,
             live: None,
         })
     }

@@ -73,7 +73,7 @@ async fn count_requests(State(state): State<Shared>, req: Request, next: Next) -
                     "rate_limited",
                     format!(
                         "more than {} requests per second from {ip}; retry in {wait} s",
-                        crate::limits::RATE
+                        state.rate_limit.rate
                     ),
                 )
                 .into_response();

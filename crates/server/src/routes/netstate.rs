@@ -1,7 +1,7 @@
 //! `/api/v1/netstate/...` (netstate spec §4): tables, at, changes, replay (NDJSON),
 //! next, prev, range, snapshots, load-log, with the CLI's arguments as parameters and
-//! the same objects; and the token-guarded upload (§3) into `inbox/netstate/<source>/`,
-//! imported by the next tick.
+//! the same objects; and the token-guarded upload (§3, at most `[server] max_body`
+//! bytes) into `inbox/netstate/<source>/`, imported by the next tick.
 
 use std::collections::HashMap;
 
@@ -19,9 +19,6 @@ use vantage_warehouse::Sql;
 use super::{body_bytes, json, Params, Shared};
 use crate::error::ApiError;
 use crate::params::boolean;
-
-/// Largest flat file an upload may carry.
-pub const MAX_UPLOAD: usize = 256 << 20;
 
 /// Most items one `changes` or `replay` answer holds; narrow the range for more.
 pub const MAX_ITEMS: usize = 1_000_000;
@@ -255,7 +252,7 @@ async fn upload(
             "name={name:?}: not a flat-file name (netstate spec §2 Names)"
         )));
     }
-    let bytes = body_bytes(body, MAX_UPLOAD).await?;
+    let bytes = body_bytes(body, s.max_body).await?;
     let (status, v) = s
         .blocking_fs(move |st| {
             let sha = sha256_hex(&bytes);

@@ -117,3 +117,30 @@ fn api_requests_are_rate_limited_per_address() {
     assert_eq!(get(addr, "/healthz").status, 200);
     running.stop().unwrap();
 }
+
+#[test]
+fn server_rate_burst_and_max_body_come_from_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = fixture::config(
+        dir.path(),
+        None,
+        &["server.rate=0.5", "server.burst=3", "server.max_body=100"],
+    );
+    assert_eq!((cfg.server.rate, cfg.server.burst, cfg.server.max_body), (0.5, 3.0, 100));
+    let running = Server::bind(&cfg).unwrap().without_ticks().spawn();
+    let addr = running.addr;
+    let statuses: Vec<u16> = (0..4).map(|_| get(addr, "/api/v1/status").status).collect();
+    assert_eq!(statuses, [200, 200, 200, 429], "a burst of 3, then the 0.5/s rate");
+    running.stop().unwrap();
+
+    // The body limit of netstate uploads: 100 bytes pass the limit, 101 do not.
+    let cfg = fixture::config(dir.path(), None, &["server.max_body=100"]);
+    let running = Server::bind(&cfg).unwrap().without_ticks().spawn();
+    let auth = ("Authorization", "Bearer test-token-0123");
+    let up = "/api/v1/netstate/upload?source=s&name=LLDP_LINKS-1-2-0.sql";
+    let big = request(running.addr, "POST", up, &[auth], &[b'x'; 101]);
+    assert_eq!((big.status, big.error_code().as_str()), (413, "payload_too_large"));
+    let small = request(running.addr, "POST", up, &[auth], &[b'x'; 100]);
+    assert_eq!(small.status, 202, "{}", String::from_utf8_lossy(&small.body));
+    running.stop().unwrap();
+}
