@@ -1,5 +1,19 @@
 //! `vantage serve` as a process: it listens on the loopback port it prints, answers,
-//! refuses a non-loopback bind without a token (exit 1), and stops on SIGTERM with exit 0.
+//! refuses a non-loopback bind without a token (exit 1), and stops on SIGTERM with exit 0;
+//! the acceptance tour of every endpoint against the warehouse (`serve/tour.rs`), and
+//! SIGTERM during a tick then a restart (`serve/restart.rs`).
+
+#[allow(dead_code)]
+#[path = "../../server/tests/cases/http.rs"]
+mod http;
+#[path = "serve/netns.rs"]
+mod netns;
+#[path = "serve/process.rs"]
+mod process;
+#[path = "serve/restart.rs"]
+mod restart;
+#[path = "serve/tour.rs"]
+mod tour;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
