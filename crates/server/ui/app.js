@@ -386,6 +386,11 @@ function fmtValue(v) {
 pages.packets = async (root) => {
   root.append(h("h2", {}, "Packets (Time Machine)"));
   const st = await api("/api/v1/packets/stats");
+  const live = st.recorder;
+  root.append(live
+    ? h("p", { class: "live" }, h("b", {}, `Recording live on ${live.interface}`),
+      ` — ${fmtNum(live.conns)} connections in the table, kernel received ${fmtNum(live.kernel.recv)} and dropped ${fmtNum(live.kernel.drop)}, queue drops ${fmtNum(live.counters.queue_drops)}; queries include the memory rings.`)
+    : h("p", { class: "muted" }, "No live recorder (set [packets] interface to capture); queries read the packets directory."));
   const index = h("select", { name: "index" }, ["conn4", "conn3", "conn2", "ip", "port", "(filter)"].map((k) => h("option", { value: k }, k)));
   const key = h("input", { name: "key", size: 34, placeholder: "10.0.0.1:1234-192.0.2.7:80 or 10.0.0.1" });
   const filter = h("input", { name: "filter", size: 30, placeholder: "tcp port 443" });
@@ -431,7 +436,8 @@ pages.packets = async (root) => {
   root.append(card("Connection / host query", form, result),
     h("div", { class: "grid", style: "margin-top:16px" },
       card("Stored and cut bytes per class (cutoff)", barChart(classes.map((c) => ({ label: c.class, values: [c.stored_bytes, c.cut_bytes] })), ["stored", "cut"], fmtBytes)),
-      card("Retention span on disk per class (seconds)", barChart(classes.map((c) => ({ label: c.class, values: [c.disk_dt] })), ["disk_dt"], (v) => Number(v).toFixed(2)))),
+      card("Retention span on disk per class (seconds)", barChart(classes.map((c) => ({ label: c.class, values: [c.disk_dt] })), ["disk_dt"], (v) => Number(v).toFixed(2))),
+      ...(live ? [card("Memory ring per class (live)", barChart(live.classes.map((c) => ({ label: c.name, values: [c.mem_bytes] })), ["mem_bytes"], fmtBytes))] : [])),
     h("div", { style: "margin-top:16px" },
       card("Classes", table([
         { label: "class", get: (c) => c.class },

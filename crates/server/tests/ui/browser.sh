@@ -6,22 +6,46 @@
 #
 #   crates/server/tests/ui/browser.sh [ARTIFACT_DIR]      (default: target/ui-screenshots)
 #
-# VANTAGE_BIN names the binary (default target/debug/vantage). Exit 0 when every page
-# rendered, 1 otherwise. Stops the server it started by its pid.
+# VANTAGE_BIN names the binary (default target/debug/vantage). VANTAGE_UI_LIVE=1 runs
+# the server with the packet recorder capturing `lo` of a network namespace made for the
+# run (root and `ip netns` needed, else a notice and exit 0), Chromium inside it too, so
+# that the packets page is checked against a running recorder (it records the browser's
+# own requests). Exit 0 when every page rendered, 1 otherwise. Stops the server it
+# started by its pid and deletes its namespace.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../../../.." && pwd)
 bin=${VANTAGE_BIN:-$root/target/debug/vantage}
 out=${1:-$root/target/ui-screenshots}
 mkdir -p "$out"
 command -v chromium >/dev/null || { echo "chromium is not installed (apt-get install -y chromium)"; exit 1; }
+live=${VANTAGE_UI_LIVE:-0}
+ns=
+inside=()
+extra=()
+if [ "$live" = 1 ]; then
+  if [ "$(id -u)" != 0 ] || ! ip netns add "vtui$$" 2>/dev/null; then
+    echo "notice: VANTAGE_UI_LIVE=1 needs root and ip netns; skipped"
+    exit 0
+  fi
+  ns=vtui$$
+  ip -n "$ns" link set lo up
+  inside=(ip netns exec "$ns")
+  extra=(--set packets.interface=lo --set packets.console.listen=127.0.0.1:0)
+fi
 work=$(mktemp -d)
 server=
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null
+  wait 2>/dev/null
+  [ -n "$ns" ] && ip netns del "$ns"
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 data=$work/data
 # `demo --serve`: every kind's demo data, then the daemon on a free loopback port.
-"$bin" --data "$data" demo --serve --bind 127.0.0.1:0 >"$work/demo.log" 2>"$work/serve.log" &
+"${inside[@]}" "$bin" --data "$data" "${extra[@]}" demo --serve --bind 127.0.0.1:0 \
+  >"$work/demo.log" 2>"$work/serve.log" &
 server=$!
 url=
 for _ in $(seq 600); do
@@ -32,7 +56,7 @@ done
 [ -n "$url" ] || { echo "serve did not start:"; cat "$work/serve.log"; exit 1; }
 
 chrome() {
-  timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+  timeout 90 "${inside[@]}" chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
     --user-data-dir="$(mktemp -d -p "$work")" --virtual-time-budget=10000 "$@" 2>/dev/null
 }
@@ -57,5 +81,12 @@ for spec in $pages; do
 done
 if [ "$name" = packets ] && ! grep -q 'pcap —' <<<"$dom"; then
   echo "FAIL packets: the query form did not return a pcap"; fail=1
+fi
+if [ "$live" = 1 ]; then
+  if grep -q 'Recording live on lo' <<<"$dom"; then
+    echo "ok   packets: the page shows the live recorder on lo"
+  else
+    echo "FAIL packets: no live recorder shown"; fail=1
+  fi
 fi
 exit $fail
