@@ -20,6 +20,7 @@ const PACKET_ADD_MEMBERSHIP: libc::c_int = 1;
 const PACKET_RX_RING: libc::c_int = 5;
 const PACKET_STATISTICS: libc::c_int = 6;
 const PACKET_VERSION: libc::c_int = 10;
+const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
 const TPACKET_V3: libc::c_int = 2;
 const PACKET_MR_PROMISC: libc::c_ushort = 1;
 const TP_STATUS_KERNEL: u32 = 0;
@@ -120,6 +121,12 @@ impl AfPacket {
         let (linktype, loopback) = link_type(fd.as_raw_fd(), ifname)?;
         if setsockopt(fd.as_raw_fd(), PACKET_VERSION, &TPACKET_V3) != 0 {
             return Err(last_err("PACKET_VERSION TPACKET_V3", ifname));
+        }
+        // On loopback the outgoing copy of each packet is a duplicate: asking the kernel
+        // not to queue it (Linux 4.20+) halves the ring's work; on an older kernel the
+        // copies still come and are skipped while reading a block.
+        if loopback {
+            let _ = setsockopt(fd.as_raw_fd(), PACKET_IGNORE_OUTGOING, &1i32);
         }
         let blocks = (ring_bytes / u64::from(BLOCK_SIZE)).clamp(2, 4096) as u32;
         let req = TpacketReq3 {

@@ -11,7 +11,7 @@ use vantage_packets::{
 };
 use vantage_testkit as testkit;
 
-fn conformance_config(dir: &Path, cutoff: Cutoff) -> PacketsConfig {
+pub(crate) fn conformance_config(dir: &Path, cutoff: Cutoff) -> PacketsConfig {
     let text = std::fs::read_to_string(dir.join("conformance.toml")).unwrap();
     let table: toml::Table = text.parse().unwrap();
     let mut cfg: PacketsConfig = table["packets"].clone().try_into().unwrap();
@@ -39,7 +39,7 @@ fn indices(frames: &[Frame], hits: &[query::Hit]) -> Vec<u64> {
         .collect()
 }
 
-fn captures(dir: &Path) -> Vec<(String, PathBuf, serde_json::Value)> {
+pub(crate) fn captures(dir: &Path) -> Vec<(String, PathBuf, serde_json::Value)> {
     testkit::files(&dir.join("expected"), "json")
         .into_iter()
         .map(|e| {
