@@ -33,6 +33,8 @@ pub struct LiveRecorder {
     pub interface: String,
     /// The console's address, when `[packets.console] remote`.
     pub console: Option<SocketAddr>,
+    /// True while the recorder thread runs (false once it ended, by stop or failure).
+    pub alive: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<LiveReport, StoreError>>>,
 }
@@ -48,13 +50,23 @@ impl LiveRecorder {
         interface: &str,
     ) -> Result<LiveRecorder, ServeError> {
         let stop = Arc::new(AtomicBool::new(false));
+        let alive = Arc::new(AtomicBool::new(true));
         let (tx, rx) = mpsc::sync_channel::<Ready>(1);
         let thread = {
-            let (data, cfg, iface, stop) =
-                (data.clone(), cfg.clone(), interface.to_string(), Arc::clone(&stop));
+            let (data, cfg, iface, stop, alive) = (
+                data.clone(),
+                cfg.clone(),
+                interface.to_string(),
+                Arc::clone(&stop),
+                Arc::clone(&alive),
+            );
             std::thread::Builder::new()
                 .name("packets-recorder".into())
-                .spawn(move || record(&data, warehouse_url, &cfg, &iface, &stop, tx))
+                .spawn(move || {
+                    let r = record(&data, warehouse_url, &cfg, &iface, &stop, tx);
+                    alive.store(false, Ordering::SeqCst);
+                    r
+                })
                 .map_err(|e| ServeError::Start(format!("recorder thread: {e}")))?
         };
         match rx.recv() {
@@ -64,6 +76,7 @@ impl LiveRecorder {
                     live,
                     interface: interface.to_string(),
                     console,
+                    alive,
                     stop,
                     thread: Some(thread),
                 })

@@ -62,9 +62,12 @@ impl Server {
             )?),
             None => None,
         };
-        state.live = recorder
-            .as_ref()
-            .map(|r| LiveState { live: r.live.clone(), interface: r.interface.clone() });
+        state.live = recorder.as_ref().map(|r| LiveState {
+            live: r.live.clone(),
+            interface: r.interface.clone(),
+            console: r.console,
+            alive: r.alive.clone(),
+        });
         let state = Arc::new(state);
         Ok(Server { runtime, listener, state, addr, ticks: true, recorder })
     }

@@ -57,6 +57,10 @@ pub struct LiveState {
     pub live: Arc<vantage_packets::console::Live>,
     /// The capture interface.
     pub interface: String,
+    /// The packet console's address, if it listens.
+    pub console: Option<std::net::SocketAddr>,
+    /// False once the recorder stopped (a failure while serving: `/healthz` says so).
+    pub alive: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {

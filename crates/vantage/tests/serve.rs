@@ -111,3 +111,18 @@ fn help_has_an_example() {
         "{text}"
     );
 }
+
+#[test]
+fn a_recorder_that_cannot_capture_stops_serve_at_start_with_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = vantage()
+        .arg("--data")
+        .arg(dir.path())
+        .args(["--set", "packets.interface=nosuch0", "serve", "--bind", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("packet recorder") && err.contains("nosuch0"), "{err}");
+    assert!(!err.contains("listening on"), "served without its recorder: {err}");
+}

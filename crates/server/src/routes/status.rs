@@ -20,14 +20,27 @@ pub fn root_routes() -> Router<Shared> {
     Router::new().route("/healthz", get(healthz)).route("/metrics", get(metrics))
 }
 
-/// Healthy when the warehouse answers a query.
+/// Healthy when the warehouse answers a query and, with `[packets] interface`, the
+/// recorder still captures (a recorder that failed while serving is a 503).
 async fn healthz(State(s): State<Shared>) -> Result<Response, ApiError> {
     s.blocking(|_, wh| {
         vantage_warehouse::Sql::query_i64(wh, "SELECT 1", &[])?;
         Ok(())
     })
     .await?;
-    Ok(json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})))
+    let mut v = json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")});
+    if let Some(l) = &s.live {
+        if !l.alive.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "recorder_stopped",
+                format!("the packet recorder on {} stopped; see the log", l.interface),
+            ));
+        }
+        v["recorder"] =
+            json!({"interface": l.interface, "console": l.console.map(|a| a.to_string())});
+    }
+    Ok(json(v))
 }
 
 async fn status(State(s): State<Shared>) -> Result<Response, ApiError> {

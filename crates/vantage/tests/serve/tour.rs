@@ -80,7 +80,11 @@ fn tour(root: &Path, ns: Option<&Netns>, pcap: Option<&Path>) {
     let server = Serve::start(cmd);
     let addr = server.addr;
     assert!(addr.ip().is_loopback());
-    assert_eq!(ok(&get(addr, "/healthz"), "healthz")["status"], "ok");
+    let health = ok(&get(addr, "/healthz"), "healthz");
+    assert_eq!(health["status"], "ok");
+    if ns.is_some() {
+        assert_eq!(health["recorder"]["interface"], netns::CAPTURE, "{health}");
+    }
 
     let rid = probe(addr);
     reports(addr, &data, &rid);
