@@ -110,10 +110,12 @@ fn load_open(
     Ok(open)
 }
 
-/// Open rows of `source` now (no close), without reading the history: every row created
-/// up to the table's newest snapshot and still open is one of its members (a snapshot's
-/// members are exactly the rows alive at its time), so the members plus the rows created
-/// after it are the only candidates. Without a snapshot, the whole table is read.
+/// Open rows of `source` now (no close), without reading the history: a row still open
+/// and created by the table's newest snapshot is one of its members (a snapshot's members
+/// are exactly the rows alive at its time), and a row closed since was closed after it,
+/// so the open rows are those of the snapshot's alive set at +∞ (two range scans) that
+/// belong to `source`. No join: PostgreSQL would plan the anti-join against the close
+/// table as a scan of all of it. Without a snapshot, the whole table is read.
 fn load_open_now(
     db: &mut dyn Sql,
     def: &TableDef,
@@ -123,27 +125,35 @@ fn load_open_now(
     let Some(snap) = crate::snapshot::newest_at_or_before(db, &def.name, i64::MAX)? else {
         return load_open(db, def, n, source, i64::MAX);
     };
+    let ids = crate::snapshot::alive_ids(db, n, Some(&snap), i64::MAX)?;
+    let files: std::collections::HashSet<i64> = db
+        .query("SELECT id FROM netstate_file WHERE source = ?", &[source.into()])?
+        .rows
+        .iter()
+        .filter_map(|r| r.first().and_then(Value::as_i64))
+        .collect();
     let keys = def.keys();
-    let select = format!(
-        "SELECT r.ns_id{k} FROM {row} r JOIN netstate_file f ON f.id = r.ns_file_id
-         LEFT JOIN {close} c ON c.row_id = r.ns_id WHERE f.source = ? AND c.row_id IS NULL AND ",
-        k = key_sql(def, &keys, "r."),
-        row = n.row,
-        close = n.close
-    );
     let mut open = OpenSet::default();
-    let mut add = |rows: vantage_warehouse::Rows| {
-        for r in &rows.rows {
-            open.insert(r.first().and_then(Value::as_i64).unwrap_or(0), cells(r, 1, keys.len()));
-        }
-    };
-    for chunk in snap.members.chunks(2000) {
+    for chunk in ids.chunks(2000) {
         let marks = vec!["?"; chunk.len()].join(",");
-        let mut params: Vec<Value> = vec![source.into()];
-        params.extend(chunk.iter().map(|&i| Value::Int(i)));
-        add(db.query(&format!("{select}r.ns_id IN ({marks})"), &params)?);
+        let params: Vec<Value> = chunk.iter().map(|&i| Value::Int(i)).collect();
+        let rows = db.query(
+            &format!(
+                "SELECT r.ns_id, r.ns_file_id{k} FROM {row} r WHERE r.ns_id IN ({marks})",
+                k = key_sql(def, &keys, "r."),
+                row = n.row
+            ),
+            &params,
+        )?;
+        for r in &rows.rows {
+            if r.get(1).and_then(Value::as_i64).is_some_and(|f| files.contains(&f)) {
+                open.insert(
+                    r.first().and_then(Value::as_i64).unwrap_or(0),
+                    cells(r, 2, keys.len()),
+                );
+            }
+        }
     }
-    add(db.query(&format!("{select}r.created_dt > ?"), &[source.into(), snap.ts.into()])?);
     Ok(open)
 }
 

@@ -371,12 +371,78 @@ pub fn changes(
     Ok(out)
 }
 
+/// Which way [`nearest`] looks from its instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Toward {
+    /// The least time strictly after.
+    Later,
+    /// The greatest time strictly before.
+    Earlier,
+}
+
+/// Bounds of every CREATED_DT and DELETED_DT of `table`: each is the CREATED_DT of a
+/// line (or a recorded flow's removal), and the load log holds every load's oldest and
+/// latest, so no scan of the table is needed.
+fn time_bounds(db: &mut dyn Sql, table: &str) -> Result<Option<(i64, i64)>, WarehouseError> {
+    let rows = db.query(
+        "SELECT MIN(oldest), MAX(latest) FROM netstate_load_log WHERE table_name = ?",
+        &[table.into()],
+    )?;
+    let r = rows.rows.first();
+    let get = |k: usize| r.and_then(|r| r.get(k)).and_then(Value::as_i64);
+    Ok(get(0).zip(get(1)))
+}
+
+/// The nearest value of `col` in `table` strictly after or before `t`, searched in
+/// windows growing fourfold from one second: each window is one range scan of the time
+/// index (a B-tree on SQLite, BRIN on PostgreSQL, where MIN/MAX over the whole table
+/// would read it all), and the search stops at the table's time bounds.
+fn nearest(
+    db: &mut dyn Sql,
+    table: &str,
+    col: &str,
+    t: i64,
+    toward: Toward,
+    (lo, hi): (i64, i64),
+) -> Result<Option<i64>, WarehouseError> {
+    let (agg, cond) = match toward {
+        Toward::Later => ("MIN", format!("{col} > ? AND {col} <= ?")),
+        Toward::Earlier => ("MAX", format!("{col} >= ? AND {col} < ?")),
+    };
+    let sql = format!("SELECT {agg}({col}) FROM {table} WHERE {cond}");
+    // Nothing lies outside the bounds: start at them.
+    let mut edge = match toward {
+        Toward::Later => t.max(lo.saturating_sub(1)),
+        Toward::Earlier => t.min(hi.saturating_add(1)),
+    };
+    let mut width: i64 = 1_000_000;
+    loop {
+        let (from, to, done) = match toward {
+            Toward::Later => {
+                let to = edge.saturating_add(width);
+                (edge, to, to >= hi)
+            }
+            Toward::Earlier => {
+                let from = edge.saturating_sub(width);
+                (from, edge, from <= lo)
+            }
+        };
+        if let Some(v) = db.query_i64(&sql, &[from.into(), to.into()])? {
+            return Ok(Some(v));
+        }
+        if done {
+            return Ok(None);
+        }
+        edge = if toward == Toward::Later { to } else { from };
+        width = width.saturating_mul(4);
+    }
+}
+
 fn extreme(
     db: &mut dyn Sql,
     tables: &[String],
-    agg: &str,
-    cond: &str,
-    t: Option<i64>,
+    toward: Toward,
+    t: i64,
 ) -> Result<Option<i64>, QueryError> {
     let mut best: Option<i64> = None;
     for table in tables {
@@ -384,26 +450,16 @@ fn extreme(
         if !has_storage(db, &def)? {
             continue;
         }
+        let Some(bounds) = time_bounds(db, &def.name)? else { continue };
         let n = names(&def);
-        let params: Vec<Value> = t.map(Value::Int).into_iter().collect();
-        let mut found = vec![db.query_i64(
-            &format!("SELECT {agg}(created_dt) FROM {} {}", n.row, cond.replace("X", "created_dt")),
-            &params,
-        )?];
+        let mut found = vec![nearest(db, &n.row, "created_dt", t, toward, bounds)?];
         if def.kind == TableKind::State {
-            found.push(db.query_i64(
-                &format!(
-                    "SELECT {agg}(deleted_dt) FROM {} {}",
-                    n.close,
-                    cond.replace("X", "deleted_dt")
-                ),
-                &params,
-            )?);
+            found.push(nearest(db, &n.close, "deleted_dt", t, toward, bounds)?);
         }
         for v in found.into_iter().flatten() {
             best = Some(match best {
                 None => v,
-                Some(b) if agg == "MIN" => b.min(v),
+                Some(b) if toward == Toward::Later => b.min(v),
                 Some(b) => b.max(v),
             });
         }
@@ -413,12 +469,12 @@ fn extreme(
 
 /// The nearest CREATED_DT or finite DELETED_DT strictly after `t`.
 pub fn next_change(db: &mut dyn Sql, tables: &[String], t: i64) -> Result<Option<i64>, QueryError> {
-    extreme(db, tables, "MIN", "WHERE X > ?", Some(t))
+    extreme(db, tables, Toward::Later, t)
 }
 
 /// The nearest CREATED_DT or finite DELETED_DT strictly before `t`.
 pub fn prev_change(db: &mut dyn Sql, tables: &[String], t: i64) -> Result<Option<i64>, QueryError> {
-    extreme(db, tables, "MAX", "WHERE X < ?", Some(t))
+    extreme(db, tables, Toward::Earlier, t)
 }
 
 /// range(T…): earliest CREATED_DT; latest CREATED_DT or finite DELETED_DT.
@@ -432,13 +488,15 @@ pub fn range(
         if !has_storage(db, &def)? {
             continue;
         }
-        let v = db.query_i64(&format!("SELECT MIN(created_dt) FROM {}", names(&def).row), &[])?;
+        let Some(bounds) = time_bounds(db, &def.name)? else { continue };
+        let from = bounds.0.saturating_sub(1);
+        let v = nearest(db, &names(&def).row, "created_dt", from, Toward::Later, bounds)?;
         earliest = match (earliest, v) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
     }
-    Ok((earliest, extreme(db, tables, "MAX", "", None)?))
+    Ok((earliest, extreme(db, tables, Toward::Earlier, i64::MAX)?))
 }
 
 /// One replay item: the state at FROM (or after a change time), or a change.
