@@ -29,9 +29,16 @@ pub fn run_ok(cmd: &mut Command) -> String {
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
-/// `vantage --data DATA --format json sql QUERY`: the rows as JSON objects.
-pub fn sql(data: &Path, query: &str) -> Vec<serde_json::Value> {
-    let out = run_ok(vantage().arg("--data").arg(data).args(["--format", "json", "sql", query]));
+/// How a command finds the warehouse to read: a configuration file (`--config`, which
+/// names the data directory and the warehouse URL) or a data directory (`--data`).
+pub fn at(wh: &Path) -> [std::ffi::OsString; 2] {
+    let flag = if wh.is_file() { "--config" } else { "--data" };
+    [flag.into(), wh.as_os_str().to_owned()]
+}
+
+/// `vantage --data|--config WH --format json sql QUERY`: the rows as JSON objects.
+pub fn sql(wh: &Path, query: &str) -> Vec<serde_json::Value> {
+    let out = run_ok(vantage().args(at(wh)).args(["--format", "json", "sql", query]));
     match serde_json::from_str::<serde_json::Value>(&out) {
         Ok(serde_json::Value::Array(rows)) => rows,
         other => panic!("{query}: not a JSON array: {other:?}\n{out}"),
@@ -39,9 +46,8 @@ pub fn sql(data: &Path, query: &str) -> Vec<serde_json::Value> {
 }
 
 /// [`sql`], or `None` when the query fails (a table not made yet).
-pub fn try_sql(data: &Path, query: &str) -> Option<Vec<serde_json::Value>> {
-    let out =
-        vantage().arg("--data").arg(data).args(["--format", "json", "sql", query]).output().ok()?;
+pub fn try_sql(wh: &Path, query: &str) -> Option<Vec<serde_json::Value>> {
+    let out = vantage().args(at(wh)).args(["--format", "json", "sql", query]).output().ok()?;
     match serde_json::from_slice::<serde_json::Value>(&out.stdout) {
         Ok(serde_json::Value::Array(rows)) if out.status.success() => Some(rows),
         _ => None,
@@ -49,8 +55,8 @@ pub fn try_sql(data: &Path, query: &str) -> Option<Vec<serde_json::Value>> {
 }
 
 /// The one integer a query answers (0 for NULL).
-pub fn scalar(data: &Path, query: &str) -> i64 {
-    let rows = sql(data, query);
+pub fn scalar(wh: &Path, query: &str) -> i64 {
+    let rows = sql(wh, query);
     let row = rows.first().and_then(|r| r.as_object()).unwrap_or_else(|| panic!("{query}: no row"));
     let v = row.values().next().unwrap_or_else(|| panic!("{query}: no column"));
     v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).unwrap_or(0)

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::http::{eventually, get, request, Answer};
 use crate::netns::{self, Netns};
-use crate::process::{files_under, run_ok, scalar, sql, vantage, Serve};
+use crate::process::{at, files_under, run_ok, scalar, sql, vantage, Serve};
 
 const TOKEN: &str = "serve-e2e-token";
 const AUTH: (&str, &str) = ("Authorization", "Bearer serve-e2e-token");
@@ -34,29 +34,51 @@ fn ok(a: &Answer, what: &str) -> serde_json::Value {
 
 #[test]
 fn serve_as_a_process_answers_every_endpoint_as_the_warehouse_says() {
+    in_namespace("sv", None);
+}
+
+#[test]
+fn serve_as_a_process_on_postgres() {
+    let Some(pg) = vantage_warehouse::testing::ScratchPostgres::new() else { return };
+    in_namespace("svpg", Some(&pg.url));
+}
+
+/// Runs the tour, from inside a namespace of its own when one can be made (SQLite).
+fn in_namespace(tag: &str, url: Option<&str>) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_path_buf();
     let pcap = shared_pcap();
     if pcap.is_none() {
         eprintln!("notice: ../shared/data/packets/{PCAP} absent: the recorder part is skipped");
     }
-    let ns = pcap.as_ref().and_then(|_| Netns::with_veth("sv"));
+    // PostgreSQL listens outside any namespace of ours: there the recorder part is left
+    // to the SQLite run.
+    let ns = match url {
+        Some(_) => {
+            eprintln!("notice: on PostgreSQL the tour runs without the recorder (SQLite's has it)");
+            None
+        }
+        None => pcap.as_ref().and_then(|_| Netns::with_veth(tag)),
+    };
     // Everything talks to the server from inside the namespace, where it listens.
     std::thread::scope(|s| {
         s.spawn(|| {
             if let Some(ns) = &ns {
                 ns.enter();
             }
-            tour(&root, ns.as_ref(), pcap.as_deref());
+            tour(&root, url, ns.as_ref(), pcap.as_deref());
         })
         .join()
         .unwrap_or_else(|p| std::panic::resume_unwind(p));
     });
 }
 
-fn tour(root: &Path, ns: Option<&Netns>, pcap: Option<&Path>) {
+/// `url`: the warehouse (None: SQLite in the data directory). Every comparison reads it
+/// through the configuration file, as an operator's `vantage --config` would.
+fn tour(root: &Path, url: Option<&str>, ns: Option<&Netns>, pcap: Option<&Path>) {
     let data = root.join("data");
     let config = root.join("vantage.toml");
+    let warehouse = url.map_or(String::new(), |u| format!("[warehouse]\nurl = {u:?}\n"));
     let recorder = if ns.is_some() {
         format!("interface = \"{}\"\n[packets.console]\nlisten = \"127.0.0.1:0\"\n", netns::CAPTURE)
     } else {
@@ -66,7 +88,7 @@ fn tour(root: &Path, ns: Option<&Netns>, pcap: Option<&Path>) {
         &config,
         format!(
             "data = \"{}\"\n[server]\nbind = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\ntick_seconds = 1\n\
-             [reports]\ncan_max_wait = 0\n[packets]\nsensor = \"{SENSOR}\"\n{recorder}",
+             [reports]\ncan_max_wait = 0\n[packets]\nsensor = \"{SENSOR}\"\n{recorder}{warehouse}",
             data.display()
         ),
     )
@@ -87,21 +109,22 @@ fn tour(root: &Path, ns: Option<&Netns>, pcap: Option<&Path>) {
     }
 
     let rid = probe(addr);
-    reports(addr, &data, &rid);
-    passive(addr, root, &data);
-    netstate(addr, root, &data);
+    let wh = config.as_path();
+    reports(addr, wh, &rid);
+    passive(addr, root, wh);
+    netstate(addr, root, wh);
     let replayed = match (ns, pcap) {
         (Some(_), Some(p)) => Some(packets_live(addr, server.console, p)),
         _ => None,
     };
-    status_and_metrics(addr, &data);
+    status_and_metrics(addr, wh);
 
     let (code, log) = server.term();
     assert_eq!(code, Some(0), "serve after SIGTERM:\n{log}");
     assert!(!log.contains("panicked"), "{log}");
     assert!(std::net::TcpStream::connect(addr).is_err(), "still accepting after SIGTERM");
     if let (Some(stored), Some(pcap)) = (replayed, pcap) {
-        flows_after_shutdown(root, &data, pcap, stored);
+        flows_after_shutdown(root, wh, pcap, stored);
     }
 }
 
@@ -126,7 +149,7 @@ fn probe(addr: SocketAddr) -> String {
     rid
 }
 
-fn reports(addr: SocketAddr, data: &Path, rid: &str) {
+fn reports(addr: SocketAddr, wh: &Path, rid: &str) {
     let path = format!("/api/v1/reports/measurements?report_id={rid}");
     assert!(
         eventually(90, || get(addr, &path).json()["metadata"]["count"] == 2),
@@ -135,15 +158,13 @@ fn reports(addr: SocketAddr, data: &Path, rid: &str) {
     );
     let list = ok(&get(addr, &format!("{path}&order=asc")), "measurements");
     let join = "FROM reports_measurement m JOIN reports_report r ON r.report_no = m.report_no";
-    let want = scalar(data, &format!("SELECT COUNT(*) {join} WHERE r.report_id = '{rid}'"));
+    let want = scalar(wh, &format!("SELECT COUNT(*) {join} WHERE r.report_id = '{rid}'"));
     assert_eq!(list["metadata"]["count"], want, "API and reports_measurement disagree");
     let mut inputs = Vec::new();
     for m in list["results"].as_array().unwrap() {
         let uid = m["measurement_uid"].as_str().unwrap();
-        let n = scalar(
-            data,
-            &format!("SELECT COUNT(*) FROM reports_datum_locator WHERE uid = '{uid}'"),
-        );
+        let n =
+            scalar(wh, &format!("SELECT COUNT(*) FROM reports_datum_locator WHERE uid = '{uid}'"));
         assert_eq!(n, 1, "{uid} not located in the warehouse");
         let full = ok(&get(addr, m["measurement_url"].as_str().unwrap()), "measurement");
         assert_eq!(full["report_id"], rid);
@@ -153,19 +174,19 @@ fn reports(addr: SocketAddr, data: &Path, rid: &str) {
     for flag in ["anomaly", "confirmed"] {
         let api = ok(&get(addr, &format!("{path}&{flag}=true")), flag)["metadata"]["count"].clone();
         let want = scalar(
-            data,
+            wh,
             &format!("SELECT COUNT(*) {join} WHERE r.report_id = '{rid}' AND m.{flag} = 1"),
         );
         assert_eq!(api, want, "{flag}=true");
     }
     let agg =
         ok(&get(addr, "/api/v1/reports/aggregation?axis_x=probe_cc&probe_cc=IT"), "aggregation");
-    let want = scalar(data, &format!("SELECT COUNT(*) {join} WHERE r.probe_cc = 'IT'"));
+    let want = scalar(wh, &format!("SELECT COUNT(*) {join} WHERE r.probe_cc = 'IT'"));
     assert_eq!(agg["result"][0]["measurement_count"], want);
 
     // Publish: every listed clean can, its sha1, and a range.
     let cans = ok(&get(addr, "/api/v1/reports/cans"), "cans")["cans"].as_array().unwrap().clone();
-    assert_eq!(cans.len() as i64, scalar(data, "SELECT COUNT(*) FROM reports_clean_can"));
+    assert_eq!(cans.len() as i64, scalar(wh, "SELECT COUNT(*) FROM reports_clean_can"));
     assert!(!cans.is_empty());
     for c in &cans {
         let body = get(addr, c["url"].as_str().unwrap());
@@ -177,7 +198,7 @@ fn reports(addr: SocketAddr, data: &Path, rid: &str) {
     }
 }
 
-fn passive(addr: SocketAddr, root: &Path, data: &Path) {
+fn passive(addr: SocketAddr, root: &Path, wh: &Path) {
     let gen = root.join("passive-gen");
     run_ok(
         vantage()
@@ -196,7 +217,7 @@ fn passive(addr: SocketAddr, root: &Path, data: &Path) {
         assert_eq!(a.status, 200, "{name}: {}", String::from_utf8_lossy(&a.body));
         let sha = vantage_core::hash::sha256_hex(&body);
         let n =
-            scalar(data, &format!("SELECT COUNT(*) FROM passive_tarballs WHERE sha256 = '{sha}'"));
+            scalar(wh, &format!("SELECT COUNT(*) FROM passive_tarballs WHERE sha256 = '{sha}'"));
         assert_eq!(n, 1, "{name} is not in passive_tarballs");
     }
     let sum = |a: &Answer| -> i64 {
@@ -204,9 +225,9 @@ fn passive(addr: SocketAddr, root: &Path, data: &Path) {
     };
     let total = "/api/v1/passive/bytes?by=total&granularity=hour&limit=100000";
     let settled = eventually(90, || {
-        let want = scalar(data, "SELECT COALESCE(SUM(bytes), 0) FROM passive_bytes_per_hour");
+        let want = scalar(wh, "SELECT COALESCE(SUM(bytes), 0) FROM passive_bytes_per_hour");
         let pending = scalar(
-            data,
+            wh,
             "SELECT COUNT(*) FROM catalog_partitions WHERE kind = 'passive' AND state = 'pending'",
         );
         want > 0 && pending == 0 && sum(&get(addr, total)) == want
@@ -219,11 +240,11 @@ fn passive(addr: SocketAddr, root: &Path, data: &Path) {
     let rows = by_domain["rows"].as_array().unwrap();
     assert_eq!(
         rows.len() as i64,
-        scalar(data, "SELECT COUNT(*) FROM passive_bytes_per_domain_per_hour")
+        scalar(wh, "SELECT COUNT(*) FROM passive_bytes_per_domain_per_hour")
     );
     assert_eq!(
         rows.iter().map(|r| r["bytes"].as_i64().unwrap()).sum::<i64>(),
-        scalar(data, "SELECT COALESCE(SUM(bytes), 0) FROM passive_bytes_per_domain_per_hour")
+        scalar(wh, "SELECT COALESCE(SUM(bytes), 0) FROM passive_bytes_per_domain_per_hour")
     );
     let nodes: Vec<String> = ok(&get(addr, "/api/v1/passive/nodes"), "nodes")["nodes"]
         .as_array()
@@ -232,7 +253,7 @@ fn passive(addr: SocketAddr, root: &Path, data: &Path) {
         .map(|n| n.as_str().unwrap().to_string())
         .collect();
     let want: Vec<String> =
-        sql(data, "SELECT DISTINCT node_id FROM passive_sessions ORDER BY node_id")
+        sql(wh, "SELECT DISTINCT node_id FROM passive_sessions ORDER BY node_id")
             .iter()
             .map(|r| r["node_id"].as_str().unwrap().to_string())
             .collect();
@@ -241,12 +262,12 @@ fn passive(addr: SocketAddr, root: &Path, data: &Path) {
     let sessions = ok(&get(addr, "/api/v1/passive/sessions"), "sessions");
     assert_eq!(
         sessions["sessions"].as_array().unwrap().len() as i64,
-        scalar(data, "SELECT COUNT(*) FROM passive_sessions")
+        scalar(wh, "SELECT COUNT(*) FROM passive_sessions")
     );
     let stats = ok(&get(addr, "/api/v1/passive/statistics"), "statistics");
     assert_eq!(
         stats["nodes"].as_array().unwrap().len() as i64,
-        scalar(data, "SELECT COUNT(*) FROM passive_node_statistics")
+        scalar(wh, "SELECT COUNT(*) FROM passive_node_statistics")
     );
     let node = &nodes[0];
     let avail =
@@ -254,13 +275,13 @@ fn passive(addr: SocketAddr, root: &Path, data: &Path) {
     assert_eq!(
         avail["ranges"].as_array().unwrap().len() as i64,
         scalar(
-            data,
+            wh,
             &format!("SELECT COUNT(*) FROM passive_availability_ranges WHERE node_id = '{node}'")
         )
     );
 }
 
-fn netstate(addr: SocketAddr, root: &Path, data: &Path) {
+fn netstate(addr: SocketAddr, root: &Path, wh: &Path) {
     let gen = root.join("netstate-gen");
     run_ok(vantage().args(["netstate", "generate", "--rows", "3000", "--out"]).arg(&gen));
     let files = files_under(&gen, "sql");
@@ -282,7 +303,7 @@ fn netstate(addr: SocketAddr, root: &Path, data: &Path) {
     let log = ok(&get(addr, "/api/v1/netstate/load-log"), "load-log");
     assert_eq!(
         log["log"].as_array().unwrap().len() as i64,
-        scalar(data, "SELECT COUNT(*) FROM netstate_load_log")
+        scalar(wh, "SELECT COUNT(*) FROM netstate_load_log")
     );
     let tables = ok(&get(addr, "/api/v1/netstate/tables"), "tables");
     let (lo, hi) = (tables["earliest"].as_i64().unwrap(), tables["latest"].as_i64().unwrap());
@@ -292,7 +313,7 @@ fn netstate(addr: SocketAddr, root: &Path, data: &Path) {
     let mid = lo + (hi - lo) / 2;
     for table in ["FLOW", "FLOW_SETUP", "LEARNING", "LLDP_LINKS", "PF"] {
         let api = ok(&get(addr, &format!("/api/v1/netstate/at?table={table}&t={mid}")), table);
-        let cli = run_ok(vantage().arg("--data").arg(data).args([
+        let cli = run_ok(vantage().args(at(wh)).args([
             "--format",
             "json",
             "netstate",
@@ -375,14 +396,12 @@ fn packets_live(addr: SocketAddr, console: Option<SocketAddr>, pcap: &Path) -> u
 
 /// After SIGTERM: one flow row for the connection, ended by the shutdown, equal in every
 /// count to what `packets record --read` of the same pcap writes.
-fn flows_after_shutdown(root: &Path, data: &Path, pcap: &Path, stored: usize) {
+fn flows_after_shutdown(root: &Path, wh: &Path, pcap: &Path, stored: usize) {
     let cols = "proto, orig_addr, orig_port, resp_addr, resp_port, orig_pkts, orig_bytes, \
                 resp_pkts, resp_bytes, stored_pkts, stored_bytes, cut_pkts, cut_bytes, class, \
                 orig_mac, resp_mac, eth_type";
-    let live = sql(
-        data,
-        &format!("SELECT {cols}, end_reason FROM packets_flows WHERE sensor = '{SENSOR}'"),
-    );
+    let live =
+        sql(wh, &format!("SELECT {cols}, end_reason FROM packets_flows WHERE sensor = '{SENSOR}'"));
     assert_eq!(live.len(), 1, "{live:?}");
     assert_eq!(live[0]["end_reason"], "shutdown");
     assert_eq!(live[0]["stored_pkts"].as_u64(), Some(stored as u64));
@@ -398,16 +417,15 @@ fn flows_after_shutdown(root: &Path, data: &Path, pcap: &Path, stored: usize) {
     let mut got = live[0].clone();
     got.as_object_mut().unwrap().remove("end_reason");
     assert_eq!(vec![got], want, "live flow and the file's flow differ");
-    let sessions = scalar(data, "SELECT COUNT(*) FROM catalog_partitions WHERE kind = 'packets' AND partition_key LIKE 'live:vsa:%' AND state = 'done'");
+    let sessions = scalar(wh, "SELECT COUNT(*) FROM catalog_partitions WHERE kind = 'packets' AND partition_key LIKE 'live:vsa:%' AND state = 'done'");
     assert_eq!(sessions, 1, "the live session's partition is not done");
 }
 
-fn status_and_metrics(addr: SocketAddr, data: &Path) {
+fn status_and_metrics(addr: SocketAddr, wh: &Path) {
     let api = ok(&get(addr, "/api/v1/status"), "status");
-    let cli: serde_json::Value = serde_json::from_str(&run_ok(
-        vantage().arg("--data").arg(data).args(["--format", "json", "status"]),
-    ))
-    .unwrap();
+    let cli: serde_json::Value =
+        serde_json::from_str(&run_ok(vantage().args(at(wh)).args(["--format", "json", "status"])))
+            .unwrap();
     let kinds = api["kinds"].as_array().unwrap();
     assert_eq!(kinds.len(), 4);
     for (a, c) in kinds.iter().zip(cli.as_array().unwrap()) {
