@@ -462,3 +462,70 @@ fn timeout_at_query_timeout_and_idle_timeout() {
     assert_eq!(d.cmd("nop").1, "OK");
     h.stop();
 }
+
+#[test]
+fn every_index_kind_aliases_times_comments_and_the_subscription_limit() {
+    let mut cfg = config();
+    cfg.max_subscriptions = 1;
+    let (tmp, _live, h) = start_with(cfg, 4, Duration::from_secs(30));
+    let mut c = Client::connect(&h);
+    let count = |name: &str| read_all(&tmp.path().join("queries").join(name)).unwrap().len();
+    // Two of the connection's five packets are stored (cutoff 300): every index kind, in
+    // either spelling and either order of its ends, finds those two.
+    for (i, (kind, key)) in [
+        ("conn4", KEY),
+        ("connection4", "udp 10.0.0.2:53 10.0.0.1:5000"),
+        ("conn3", "udp 10.0.0.1 10.0.0.2:53"),
+        ("connection3", "udp 10.0.0.2 10.0.0.1:5000"),
+        ("conn2", "10.0.0.1 10.0.0.2"),
+        ("connection2", "10.0.0.2 10.0.0.1"),
+        ("ip", "10.0.0.1"),
+        ("port", "5000"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let s = c.cmd(&format!("query to_file \"k{i}\" index {kind} \"{key}\"")).1;
+        assert!(s.starts_with(&format!("OK query {}: 2 packets", i + 1)), "{kind}: {s}");
+        assert_eq!(count(&format!("k{i}")), 2, "{kind}");
+    }
+    // Keys that match nothing answer OK with no packets.
+    assert!(c
+        .cmd("query to_file \"none\" index conn3 \"udp 10.0.0.1 10.0.0.2:54\"")
+        .1
+        .contains(": 0 packets"));
+    // Times: epoch with decimals, RFC 3339, quoted "YYYY-MM-DD hh:mm:ss"; bounds inclusive.
+    // T0 = 2023-11-14 22:13:20 UTC; the stored packets are at T0 and T0 + 0.1 s.
+    for (i, range) in [
+        "start 1700000000.1".to_string(),
+        "start 2023-11-14T22:13:20.1Z".to_string(),
+        "end \"2023-11-14 22:13:20\"".to_string(),
+        format!("start {} end {}", T0 / SEC, T0 / SEC),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let s = c.cmd(&format!("query to_file \"t{i}\" index ip \"10.0.0.1\" {range}")).1;
+        assert!(s.contains(": 1 packets"), "{range}: {s}");
+    }
+    assert!(c
+        .cmd("query to_file \"bad\" index ip \"10.0.0.1\" start yesterday")
+        .1
+        .starts_with("ERROR PARSER ERROR"));
+    // Keywords in any case, `sh`, comments, the set_class / unset_class aliases.
+    assert!(c.ok("SHOW STATS # a comment").contains(&"conns 1".to_string()));
+    c.ok("# only a comment");
+    c.ok("Set_Class 10.0.0.9 full resp");
+    assert!(c.ok("sh stats").contains(&"dyn_class 1".to_string()));
+    c.ok("unset_class 10.0.0.9");
+    assert!(c.ok("sh stats").contains(&"dyn_class 0".to_string()));
+    // max_subscriptions = 1: a second subscription is refused and leaves no file.
+    let s = c.cmd(&format!("query to_file \"s1\" index conn4 \"{KEY}\" subscribe")).1;
+    assert!(s.ends_with(", subscribed"), "{s}");
+    assert_eq!(
+        c.cmd(&format!("query to_file \"s2\" index conn4 \"{KEY}\" subscribe")).1,
+        "ERROR TOO MANY SUBSCRIPTIONS"
+    );
+    assert!(!tmp.path().join("queries/s2").exists());
+    h.stop();
+}
