@@ -19,6 +19,7 @@
 
 pub mod anonymize;
 mod codec;
+mod commit;
 mod config;
 mod decode;
 mod demo;

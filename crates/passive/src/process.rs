@@ -10,22 +10,25 @@
 //! rows, the state, the positions, the dirty marks and the `catalog_partitions` rows, after
 //! rechecking that no other run moved the session meanwhile.
 //!
-//! Sessions run on `workers` threads (rayon), each with its own warehouse connection;
-//! SQLite serializes the short commits while decoding and processing run in parallel.
-//! After the sessions, one coordinator transaction rolls the dirty minutes up into hours
+//! Sessions run on `workers` threads (rayon), each reading and decoding with its own
+//! warehouse connection; finished chunks go to the [`crate::commit`] pipeline, which
+//! commits them while the workers go on (SQLite: one writer connection, taken in turn by
+//! the workers; PostgreSQL: in parallel). After the sessions, one coordinator transaction rolls the dirty minutes up into hours
 //! and days, and recomputes availability ranges and uptime intervals where they changed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 use serde::Serialize;
 use vantage_warehouse::catalog::{self, Partition, PartitionState};
 use vantage_warehouse::{Sql, Value, Warehouse, WarehouseError};
 
+use crate::commit::{key_params, Batch, Committer, SessionResult};
 use crate::config::PassiveEnv;
 use crate::error::PassiveError;
 use crate::schema::{self, FAMILIES};
+use crate::sink::Statement;
 use crate::state::{step, Emit, Outputs, SessionState};
 use crate::{codec, index, SessionKey};
 
@@ -130,14 +133,6 @@ struct Job {
     backlog: i64,
 }
 
-/// What one session's pass did.
-#[derive(Debug, Default)]
-struct SessionResult {
-    advanced: BTreeMap<String, u64>,
-    rows: u64,
-    span_written: bool,
-}
-
 /// Runs the selected processors over every session with work. Takes the `passive` lock.
 pub fn process(
     env: &PassiveEnv,
@@ -178,29 +173,22 @@ pub(crate) fn process_locked(
     let (jobs, blocked) = plan(wh, &selected, &nodes)?;
     let workers = env.workers(opts.workers);
     let chunk = env.config.chunk_updates.max(1);
-    let commits = AtomicU64::new(0);
-    let stop = AtomicBool::new(false);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(workers)
         .build()
         .map_err(|e| PassiveError::Usage(format!("worker threads: {e}")))?;
     let started = std::time::Instant::now();
-    let commit = std::sync::Mutex::new(());
-    let timing: [AtomicU64; 3] = Default::default();
-    let ctx = Ctx {
-        env,
-        selected: &selected,
-        chunk,
-        commits: &commits,
-        stop: &stop,
-        crash_after: opts.crash_after,
-        commit: &commit,
-        timing: &timing,
+    let writer = match wh.backend() {
+        vantage_warehouse::Backend::Sqlite => Some(writer_connection(opts, env)?),
+        vantage_warehouse::Backend::Postgres => None,
     };
-    let results: Vec<(SessionKey, Result<SessionResult, PassiveError>)> = pool.install(|| {
+    let committer = Committer::new(writer, workers, opts.crash_after);
+    let compute_ns = AtomicU64::new(0);
+    let ctx = Ctx { selected: &selected, chunk, committer: &committer, compute_ns: &compute_ns };
+    let outcomes: Vec<(SessionKey, Result<(), PassiveError>)> = pool.install(|| {
         jobs.par_iter()
             .map_init(
-                || worker_connection(opts.warehouse_url.as_deref(), env),
+                || Warehouse::open(opts.warehouse_url.as_deref(), &env.data),
                 |conn, job| {
                     let r = match conn {
                         Ok(c) => run_session(c, job, &ctx),
@@ -211,33 +199,44 @@ pub(crate) fn process_locked(
             )
             .collect()
     });
-    let secs = |i: usize| timing[i].load(Ordering::Relaxed) as f64 / 1e9;
+    if !committer.stopped() {
+        // Chunks still queued when the last worker finished.
+        committer.finish()?;
+    }
+    let (lock_wait, commit) = committer.seconds();
     tracing::info!(
-        compute = secs(0),
-        lock_wait = secs(1),
-        commit = secs(2),
+        compute = compute_ns.load(Ordering::Relaxed) as f64 / 1e9,
+        lock_wait,
+        commit,
         sessions = jobs.len(),
         workers,
         seconds = started.elapsed().as_secs_f64(),
         "Sessions processed."
     );
+    let results = committer.results();
     let mut report = ProcessReport::default();
     let mut per: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut span_nodes = BTreeSet::new();
-    for (key, r) in results {
+    for (key, s) in results {
+        report.rows_written += s.rows;
+        for (p, n) in s.advanced {
+            let e = per.entry(p).or_default();
+            e.0 += 1;
+            e.1 += n;
+        }
+        if s.span_written {
+            span_nodes.insert(key.node_id.clone());
+        }
+    }
+    if let Some(n) = outcomes.iter().find_map(|(_, r)| match r {
+        Err(PassiveError::Crash(n)) => Some(*n),
+        _ => None,
+    }) {
+        return Err(PassiveError::Crash(n));
+    }
+    for (key, r) in outcomes {
         match r {
-            Ok(s) => {
-                report.rows_written += s.rows;
-                for (p, n) in s.advanced {
-                    let e = per.entry(p).or_default();
-                    e.0 += 1;
-                    e.1 += n;
-                }
-                if s.span_written {
-                    span_nodes.insert(key.node_id.clone());
-                }
-            }
-            Err(PassiveError::Crash(n)) => return Err(PassiveError::Crash(n)),
+            Ok(()) => {}
             Err(e @ PassiveError::Stored { .. }) => {
                 let msg = e.to_string();
                 mark_failed(wh, &key, &selected, &msg)?;
@@ -277,14 +276,12 @@ pub(crate) fn process_locked(
     Ok(report)
 }
 
-/// A worker's own connection. On SQLite its WAL is checkpointed every 8192 pages instead
-/// of 1000: each checkpoint fsyncs while holding the commit lock, and fewer, larger ones
-/// leave more of the run to the parallel part.
-fn worker_connection(url: Option<&str>, env: &PassiveEnv) -> Result<Warehouse, WarehouseError> {
-    let mut wh = Warehouse::open(url, &env.data)?;
-    if wh.backend() == vantage_warehouse::Backend::Sqlite {
-        wh.batch("PRAGMA wal_autocheckpoint = 8192")?;
-    }
+/// The connection every SQLite commit of a run goes through. Its WAL is not checkpointed
+/// at commit time (the workers checkpoint outside the writer, see [`crate::commit`]), and
+/// its page cache is larger than the default: being the only writer, it stays valid.
+fn writer_connection(opts: &ProcessOptions, env: &PassiveEnv) -> Result<Warehouse, PassiveError> {
+    let mut wh = Warehouse::open(opts.warehouse_url.as_deref(), &env.data)?;
+    wh.batch("PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -16384")?;
     Ok(wh)
 }
 
@@ -417,25 +414,11 @@ fn plan(
 
 /// What every session pass shares.
 struct Ctx<'a> {
-    env: &'a PassiveEnv,
     selected: &'a [&'static str],
     chunk: usize,
-    commits: &'a AtomicU64,
-    stop: &'a AtomicBool,
-    crash_after: Option<u64>,
-    /// Commits are serialized here rather than in SQLite: a worker waiting in SQLite's
-    /// busy handler sleeps in steps of up to 100 ms, which cost more than the commit.
-    commit: &'a std::sync::Mutex<()>,
-    /// Nanoseconds spent loading and processing, waiting for the commit lock, committing.
-    timing: &'a [AtomicU64; 3],
-}
-
-fn nanos(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-fn key_params(k: &SessionKey) -> Vec<Value> {
-    vec![k.node_id.as_str().into(), k.anonymization_context.as_str().into(), k.session_id.into()]
+    committer: &'a Committer,
+    /// Nanoseconds spent loading, decoding, processing and building statements.
+    compute_ns: &'a AtomicU64,
 }
 
 const KEY_WHERE: &str = "node_id = ? AND anonymization_context = ? AND session_id = ?";
@@ -444,12 +427,9 @@ fn partition_key(k: &SessionKey) -> String {
     k.to_string()
 }
 
-/// Processes one session's backlog, chunk by chunk, each chunk one transaction.
-fn run_session(
-    wh: &mut Warehouse,
-    job: &Job,
-    ctx: &Ctx<'_>,
-) -> Result<SessionResult, PassiveError> {
+/// Processes one session's backlog, chunk by chunk, each chunk handed to the committer as
+/// one batch (one transaction).
+fn run_session(wh: &mut Warehouse, job: &Job, ctx: &Ctx<'_>) -> Result<(), PassiveError> {
     let k = &job.key;
     let rows = wh.query(
         &format!("SELECT processor, last_seq, state FROM passive_positions WHERE {KEY_WHERE}"),
@@ -471,18 +451,18 @@ fn run_session(
         Some(s) if s.last_seq == committed_state_pos && committed_state_pos < need_from => s,
         _ => SessionState::new(),
     };
+    // The correlation position the warehouse holds once the batches handed over commit.
     let mut db_state_pos = committed_state_pos;
-    let mut result = SessionResult::default();
     loop {
         let from = state.last_seq + 1;
-        if from > job.target || ctx.stop.load(Ordering::SeqCst) {
+        if from > job.target || ctx.committer.stopped() || ctx.committer.moved(k) {
             break;
         }
+        let t_load = std::time::Instant::now();
         let span = i64::try_from(ctx.chunk).unwrap_or(120);
         let to = (from + span - 1).min(job.target);
         let mut params = key_params(k);
         params.extend([from.into(), to.into()]);
-        let t_load = std::time::Instant::now();
         let bodies = wh.query(
             &format!(
                 "SELECT sequence_number, body FROM passive_updates WHERE {KEY_WHERE}
@@ -491,6 +471,7 @@ fn run_session(
             &params,
         )?;
         let mut out = Outputs::default();
+        let mut result = SessionResult::default();
         let mut expect = from;
         for r in &bodies.rows {
             let seq = r[0].as_i64().unwrap_or(-1);
@@ -526,8 +507,6 @@ fn run_session(
                 message: "missing from the index although the session says it is there".into(),
             });
         }
-        let blob = state.encode();
-        let t_commit = std::time::Instant::now();
         let done_state = if to >= job.max_seq {
             PartitionState::Done
         } else if to >= job.target {
@@ -537,69 +516,72 @@ fn run_session(
         };
         let waiting =
             (done_state == PartitionState::Waiting).then(|| format!("gap {}", job.target + 1));
-        // The guard protects no data, so a poisoned one is still usable.
-        let guard = ctx.commit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let t_locked = std::time::Instant::now();
-        let moved = wh.transaction(|tx| {
-            // Second guard: another run may have moved this session since we read it.
-            let now = tx.query_i64(
-                &format!("SELECT last_seq FROM passive_positions WHERE processor = 'correlation' AND {KEY_WHERE}"),
-                &key_params(k),
-            )?;
-            if now.unwrap_or(-1) != db_state_pos {
-                return Ok(false);
-            }
-            crate::sink::write_outputs(tx, k, &out)?;
-            for name in ctx.selected.iter().copied() {
-                let last = if STATE_STAGES.contains(&name) { to } else { p(&pos, name).max(to) };
-                let state_blob: Value = if name == "correlation" { blob.clone().into() } else { Value::Null };
-                let mut params = vec![name.into(), version_of(name).into()];
-                params.extend(key_params(k));
-                params.extend([last.into(), state_blob]);
-                tx.execute(
-                    "INSERT INTO passive_positions (processor, version, node_id, anonymization_context, session_id,
-                         last_seq, state) VALUES (?, ?, ?, ?, ?, ?, ?)
-                     ON CONFLICT (processor, node_id, anonymization_context, session_id) DO UPDATE SET
-                         version = excluded.version, last_seq = excluded.last_seq, state = excluded.state",
-                    &params,
-                )?;
-                catalog::set_partition(
-                    tx,
-                    &Partition {
-                        kind: "passive".into(),
-                        key: partition_key(k),
-                        processor: name.into(),
-                        code_version: version_of(name),
-                        state: done_state,
-                        error: waiting.clone(),
-                    },
-                )?;
-            }
-            Ok::<bool, WarehouseError>(true)
-        })?;
-        drop(guard);
-        ctx.timing[0].fetch_add(nanos(t_commit - t_load), Ordering::Relaxed);
-        ctx.timing[1].fetch_add(nanos(t_locked - t_commit), Ordering::Relaxed);
-        ctx.timing[2].fetch_add(nanos(t_locked.elapsed()), Ordering::Relaxed);
-        if !moved {
-            tracing::warn!(session = %k, "Session moved by another run; left to it.");
-            break;
-        }
+        let mut statements = crate::sink::statements(k, &out);
+        statements.push(positions_statement(k, ctx.selected, &pos, to, state.encode()));
+        let partitions = ctx
+            .selected
+            .iter()
+            .map(|name| Partition {
+                kind: "passive".into(),
+                key: partition_key(k),
+                processor: (*name).into(),
+                code_version: version_of(name),
+                state: done_state,
+                error: waiting.clone(),
+            })
+            .collect();
+        result.rows = out.rows() as u64;
+        result.span_written = out.span.is_some();
+        drop(out);
+        let batch = Batch { key: k.clone(), expect: db_state_pos, statements, partitions, result };
+        ctx.compute_ns.fetch_add(
+            u64::try_from(t_load.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        ctx.committer.submit(wh, batch)?;
         db_state_pos = to;
         for name in ctx.selected {
             let e = pos.entry(name.to_string()).or_insert(-1);
             *e = (*e).max(to);
         }
-        result.rows += out.rows() as u64;
-        result.span_written |= out.span.is_some();
-        let n = ctx.commits.fetch_add(1, Ordering::SeqCst) + 1;
-        if ctx.crash_after.is_some_and(|limit| n >= limit) {
-            ctx.stop.store(true, Ordering::SeqCst);
-            return Err(PassiveError::Crash(n));
-        }
     }
-    let _ = ctx.env;
-    Ok(result)
+    Ok(())
+}
+
+/// One multi-row upsert of the session's positions after a chunk ending at `to`: the
+/// state stages at `to` (the state blob with `correlation`), the others at the larger of
+/// their position and `to`.
+fn positions_statement(
+    k: &SessionKey,
+    selected: &[&str],
+    pos: &HashMap<String, i64>,
+    to: i64,
+    blob: Vec<u8>,
+) -> Statement {
+    let mut params = Vec::new();
+    let mut state_blob = Some(blob);
+    for name in selected.iter().copied() {
+        let before = pos.get(name).copied().unwrap_or(-1);
+        let last = if STATE_STAGES.contains(&name) { to } else { before.max(to) };
+        let state = match name {
+            "correlation" => state_blob.take().map_or(Value::Null, Value::from),
+            _ => Value::Null,
+        };
+        params.extend([name.into(), version_of(name).into()]);
+        params.extend(key_params(k));
+        params.extend([last.into(), state]);
+    }
+    let one = "(?, ?, ?, ?, ?, ?, ?)";
+    Statement {
+        sql: format!(
+            "INSERT INTO passive_positions (processor, version, node_id, anonymization_context,
+                 session_id, last_seq, state) VALUES {}
+             ON CONFLICT (processor, node_id, anonymization_context, session_id) DO UPDATE SET
+                 version = excluded.version, last_seq = excluded.last_seq, state = excluded.state",
+            vec![one; selected.len()].join(", ")
+        ),
+        params,
+    }
 }
 
 fn mark_failed(
@@ -633,7 +615,9 @@ fn floor_sql(col: &str, w: i64) -> String {
     format!("({col} - ((({col} % {w}) + {w}) % {w}))")
 }
 
-/// Recomputes hour and day rows from the minute rows for the dirty ranges only.
+/// Recomputes hour rows from the minute rows, then day rows from the hour rows (a day is
+/// whole hours, and hour rows outside the dirty range are already current), for the dirty
+/// ranges only.
 fn rollup(db: &mut dyn Sql) -> Result<(), WarehouseError> {
     let marks = db.query(
         "SELECT node_id, MIN(from_minute), MAX(to_minute) FROM passive_dirty GROUP BY node_id",
@@ -642,7 +626,8 @@ fn rollup(db: &mut dyn Sql) -> Result<(), WarehouseError> {
     for r in &marks.rows {
         let node = r[0].clone();
         let (lo, hi) = (r[1].as_i64().unwrap_or(0), r[2].as_i64().unwrap_or(0));
-        for (g, w) in &schema::GRANULARITIES[1..] {
+        for pair in schema::GRANULARITIES.windows(2) {
+            let ((src, _), (g, w)) = (&pair[0], &pair[1]);
             let (blo, bhi) = (lo.div_euclid(*w) * w, hi.div_euclid(*w) * w);
             for f in FAMILIES {
                 let cols = f.key_columns(g);
@@ -653,20 +638,20 @@ fn rollup(db: &mut dyn Sql) -> Result<(), WarehouseError> {
                     ),
                     &[node.clone(), blo.into(), bhi.into()],
                 )?;
-                let bin = floor_sql("minute", *w);
+                let bin = floor_sql(src, *w);
                 let select: Vec<String> = f
-                    .key_columns("minute")
+                    .key_columns(src)
                     .iter()
-                    .map(|c| if *c == "minute" { bin.clone() } else { c.to_string() })
+                    .map(|c| if c == src { bin.clone() } else { c.to_string() })
                     .collect();
                 db.execute(
                     &format!(
                         "INSERT INTO {} ({}, bytes) SELECT {}, SUM(bytes) FROM {} WHERE node_id = ?
-                         AND minute >= ? AND minute < ? GROUP BY {}",
+                         AND {src} >= ? AND {src} < ? GROUP BY {}",
                         f.table(g),
                         cols.join(", "),
                         select.join(", "),
-                        f.table("minute"),
+                        f.table(src),
                         select.join(", ")
                     ),
                     &[node.clone(), blo.into(), (bhi + w).into()],

@@ -1,6 +1,12 @@
-//! Writes a session's [`Outputs`] inside its transaction: add-upserts into the counting
-//! tables, replace-upserts for flow rows and spans, inserts for update statistics, and the
-//! dirty marks the coordinator rolls up (spec §5).
+//! Turns a session's [`Outputs`] into the statements of its transaction: add-upserts into
+//! the counting tables, replace-upserts for flow rows and spans, inserts for update
+//! statistics, and the dirty marks the coordinator rolls up (spec §5).
+//!
+//! The statements are built by the worker that computed the rows, outside the commit, so
+//! the writer only executes them. Rows are sorted by key: every transaction then touches
+//! shared rows (a node's per-minute and per-port rows, written by each of its sessions) in
+//! the same order, so PostgreSQL sessions committing in parallel wait for each other but
+//! never deadlock, and SQLite inserts walk its B-trees in order.
 
 use vantage_warehouse::{Sql, Value, WarehouseError};
 
@@ -19,18 +25,32 @@ pub enum Merge {
     Ignore,
 }
 
-/// Rows per multi-row statement.
-const BATCH: usize = 200;
+/// One statement of a prepared write.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    /// SQL with `?` placeholders.
+    pub sql: String,
+    /// Its parameters.
+    pub params: Vec<Value>,
+}
 
-/// Upserts rows (key columns then value columns) into `table`, in multi-row statements.
+/// Rows per multi-row statement, largest first. The remainder of a table's rows is split
+/// into the smaller sizes, so that a table needs at most three statement texts and
+/// SQLite's prepared-statement cache keeps them all.
+const BATCHES: [usize; 3] = [200, 16, 1];
+
+/// Appends the statements that upsert rows (key columns then value columns) into `table`.
 pub fn upsert(
-    db: &mut dyn Sql,
+    out: &mut Vec<Statement>,
     table: &str,
     keys: &[&str],
     values: &[&str],
-    rows: &[Vec<Value>],
+    rows: Vec<Vec<Value>>,
     merge: Merge,
-) -> Result<(), WarehouseError> {
+) {
+    if rows.is_empty() {
+        return;
+    }
     let cols: Vec<&str> = keys.iter().chain(values).copied().collect();
     let one = format!("({})", vec!["?"; cols.len()].join(", "));
     let tail = match merge {
@@ -57,29 +77,54 @@ pub fn upsert(
             values.iter().map(|v| format!("{v} = excluded.{v}")).collect::<Vec<_>>().join(", ")
         ),
     };
-    for chunk in rows.chunks(BATCH) {
-        let sql = format!(
+    let sql_for = |n: usize| {
+        format!(
             "INSERT INTO {table} ({}) VALUES {}{tail}",
             cols.join(", "),
-            vec![one.as_str(); chunk.len()].join(", ")
-        );
-        let params: Vec<Value> = chunk.iter().flatten().cloned().collect();
-        db.execute(&sql, &params)?;
+            vec![one.as_str(); n].join(", ")
+        )
+    };
+    let mut rest = rows.as_slice();
+    for size in BATCHES {
+        if rest.len() < size {
+            continue;
+        }
+        let sql = sql_for(size);
+        while rest.len() >= size {
+            let (chunk, tail) = rest.split_at(size);
+            out.push(Statement {
+                sql: sql.clone(),
+                params: chunk.iter().flatten().cloned().collect(),
+            });
+            rest = tail;
+        }
+    }
+}
+
+/// Executes prepared statements in order.
+pub fn execute(db: &mut dyn Sql, statements: &[Statement]) -> Result<(), WarehouseError> {
+    for s in statements {
+        db.execute(&s.sql, &s.params)?;
     }
     Ok(())
 }
 
-/// Writes everything `out` holds for session `k`.
-pub fn write_outputs(
-    db: &mut dyn Sql,
-    k: &SessionKey,
-    out: &Outputs,
-) -> Result<(), WarehouseError> {
+/// A map's entries sorted by key.
+fn sorted<K: Ord, V>(map: impl IntoIterator<Item = (K, V)>) -> Vec<(K, V)> {
+    let mut v: Vec<(K, V)> = map.into_iter().collect();
+    v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// The statements that write everything `out` holds for session `k`.
+pub fn statements(k: &SessionKey, out: &Outputs) -> Vec<Statement> {
+    let mut st = Vec::new();
+    let db = &mut st;
     let node: Value = k.node_id.as_str().into();
     let ctx: Value = k.anonymization_context.as_str().into();
     // Byte families, per minute.
     let mut per_family: Vec<Vec<Vec<Value>>> = vec![Vec::new(); FAMILIES.len()];
-    for ((fam, m, port, mac, domain), bytes) in &out.minute {
+    for ((fam, m, port, mac, domain), bytes) in sorted(&out.minute) {
         let f = &FAMILIES[usize::from(*fam)];
         let mut row = vec![node.clone()];
         if f.per_context {
@@ -96,20 +141,18 @@ pub fn write_outputs(
         row.push((*bytes).into());
         per_family[usize::from(*fam)].push(row);
     }
-    for (f, rows) in FAMILIES.iter().zip(&per_family) {
-        if !rows.is_empty() {
-            upsert(db, &f.table("minute"), &f.key_columns("minute"), &["bytes"], rows, Merge::Add)?;
-        }
+    for (f, rows) in FAMILIES.iter().zip(per_family) {
+        upsert(db, &f.table("minute"), &f.key_columns("minute"), &["bytes"], rows, Merge::Add);
     }
     if let Some((lo, hi)) = out.dirty {
-        db.execute(
-            "INSERT INTO passive_dirty (node_id, from_minute, to_minute) VALUES (?, ?, ?)",
-            &[node.clone(), lo.into(), hi.into()],
-        )?;
+        db.push(Statement {
+            sql: "INSERT INTO passive_dirty (node_id, from_minute, to_minute) VALUES (?, ?, ?)"
+                .into(),
+            params: vec![node.clone(), lo.into(), hi.into()],
+        });
     }
-    let rows: Vec<Vec<Value>> = out
-        .ip_counts
-        .iter()
+    let rows: Vec<Vec<Value>> = sorted(&out.ip_counts)
+        .into_iter()
         .map(|(ip, (b, p))| {
             vec![node.clone(), ctx.clone(), ip.as_str().into(), (*b).into(), (*p).into()]
         })
@@ -119,12 +162,11 @@ pub fn write_outputs(
         "passive_ip_counts",
         &["node_id", "anonymization_context", "remote_ip"],
         &["bytes", "packets"],
-        &rows,
+        rows,
         Merge::Add,
-    )?;
-    let rows: Vec<Vec<Value>> = out
-        .sizes
-        .iter()
+    );
+    let rows: Vec<Vec<Value>> = sorted(&out.sizes)
+        .into_iter()
         .map(|((tcp, port, size), (i, o))| {
             let proto = if *tcp { "tcp" } else { "udp" };
             vec![
@@ -142,22 +184,23 @@ pub fn write_outputs(
         "passive_packet_sizes_per_port",
         &["node_id", "protocol", "port", "packet_size"],
         &["inbound", "outbound"],
-        &rows,
+        rows,
         Merge::Add,
-    )?;
-    let rows: Vec<Vec<Value>> =
-        out.unmatched.iter().map(|(s, n)| vec![node.clone(), (*s).into(), (*n).into()]).collect();
+    );
+    let rows: Vec<Vec<Value>> = sorted(&out.unmatched)
+        .into_iter()
+        .map(|(s, n)| vec![node.clone(), (*s).into(), (*n).into()])
+        .collect();
     upsert(
         db,
         "passive_packet_sizes_unmatched",
         &["node_id", "packet_size"],
         &["packets"],
-        &rows,
+        rows,
         Merge::Add,
-    )?;
-    let rows: Vec<Vec<Value>> = out
-        .lookups
-        .iter()
+    );
+    let rows: Vec<Vec<Value>> = sorted(&out.lookups)
+        .into_iter()
         .map(|((mac, name, hour), n)| {
             vec![
                 node.clone(),
@@ -175,12 +218,13 @@ pub fn write_outputs(
         "passive_lookups_per_device_per_hour",
         &["node_id", "anonymization_context", "mac_address", "domain", "hour"],
         &["lookups", "is_mobile"],
-        &rows,
+        rows,
         Merge::Add,
-    )?;
-    let rows: Vec<Vec<Value>> = out
-        .accessed
-        .iter()
+    );
+    let mut accessed: Vec<&(String, String, i64)> = out.accessed.iter().collect();
+    accessed.sort_unstable();
+    let rows: Vec<Vec<Value>> = accessed
+        .into_iter()
         .map(|(mac, name, day)| {
             vec![
                 node.clone(),
@@ -196,9 +240,9 @@ pub fn write_outputs(
         "passive_domains_accessed",
         &["node_id", "anonymization_context", "mac_address", "domain", "day"],
         &[],
-        &rows,
+        rows,
         Merge::Ignore,
-    )?;
+    );
     let rows: Vec<Vec<Value>> = out
         .stats
         .iter()
@@ -213,12 +257,11 @@ pub fn write_outputs(
         "passive_update_statistics",
         &["node_id", "anonymization_context", "session_id", "sequence_number"],
         &STATS_COLUMNS,
-        &rows,
+        rows,
         Merge::Replace,
-    )?;
-    let rows: Vec<Vec<Value>> = out
-        .flows
-        .iter()
+    );
+    let rows: Vec<Vec<Value>> = sorted(&out.flows)
+        .into_iter()
         .map(|((fid, dseq), f)| {
             vec![
                 node.clone(),
@@ -246,18 +289,18 @@ pub fn write_outputs(
             "start_us", "end_us", "protocol", "port", "devices", "domains", "bytes", "packets",
             "closed",
         ],
-        &rows,
+        rows,
         Merge::Replace,
-    )?;
+    );
     if let Some((s, e)) = out.span {
         upsert(
             db,
             "passive_session_spans",
             &["node_id", "anonymization_context", "session_id"],
             &["start_us", "end_us"],
-            &[vec![node.clone(), ctx.clone(), k.session_id.into(), s.into(), e.into()]],
+            vec![vec![node.clone(), ctx.clone(), k.session_id.into(), s.into(), e.into()]],
             Merge::Replace,
-        )?;
+        );
     }
-    Ok(())
+    st
 }
