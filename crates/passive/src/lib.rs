@@ -30,6 +30,7 @@ mod index;
 mod ingest;
 pub mod parser;
 pub mod process;
+mod rollup;
 mod run;
 pub mod schema;
 mod section;

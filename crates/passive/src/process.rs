@@ -30,7 +30,7 @@ use crate::error::PassiveError;
 use crate::schema::{self, FAMILIES};
 use crate::sink::Statement;
 use crate::state::{step, Emit, Outputs, SessionState};
-use crate::{codec, index, SessionKey};
+use crate::{codec, index, rollup, SessionKey};
 
 /// Registered processors and their code versions (spec §8 names). Raising a version
 /// reprocesses exactly what that processor produced.
@@ -259,9 +259,14 @@ pub(crate) fn process_locked(
         .collect();
     let availability = selected.contains(&"availability");
     let bytes = selected.contains(&"bytes");
+    let rolled = if bytes {
+        rollup::compute(wh, &pool, || Warehouse::open(opts.warehouse_url.as_deref(), &env.data))?
+    } else {
+        Vec::new()
+    };
     wh.transaction(|tx| {
         if bytes {
-            rollup(tx)?;
+            rollup::apply(tx, &rolled)?;
         }
         if availability {
             availability_ranges(tx, &nodes)?;
@@ -607,59 +612,6 @@ fn mark_failed(
         Ok::<(), WarehouseError>(())
     })?;
     tracing::error!(session = %k, message = msg, "Session failed.");
-    Ok(())
-}
-
-/// SQL for the floor of `col` to a multiple of `w` (also for negative values).
-fn floor_sql(col: &str, w: i64) -> String {
-    format!("({col} - ((({col} % {w}) + {w}) % {w}))")
-}
-
-/// Recomputes hour rows from the minute rows, then day rows from the hour rows (a day is
-/// whole hours, and hour rows outside the dirty range are already current), for the dirty
-/// ranges only.
-fn rollup(db: &mut dyn Sql) -> Result<(), WarehouseError> {
-    let marks = db.query(
-        "SELECT node_id, MIN(from_minute), MAX(to_minute) FROM passive_dirty GROUP BY node_id",
-        &[],
-    )?;
-    for r in &marks.rows {
-        let node = r[0].clone();
-        let (lo, hi) = (r[1].as_i64().unwrap_or(0), r[2].as_i64().unwrap_or(0));
-        for pair in schema::GRANULARITIES.windows(2) {
-            let ((src, _), (g, w)) = (&pair[0], &pair[1]);
-            let (blo, bhi) = (lo.div_euclid(*w) * w, hi.div_euclid(*w) * w);
-            for f in FAMILIES {
-                let cols = f.key_columns(g);
-                db.execute(
-                    &format!(
-                        "DELETE FROM {} WHERE node_id = ? AND {g} >= ? AND {g} <= ?",
-                        f.table(g)
-                    ),
-                    &[node.clone(), blo.into(), bhi.into()],
-                )?;
-                let bin = floor_sql(src, *w);
-                let select: Vec<String> = f
-                    .key_columns(src)
-                    .iter()
-                    .map(|c| if c == src { bin.clone() } else { c.to_string() })
-                    .collect();
-                db.execute(
-                    &format!(
-                        "INSERT INTO {} ({}, bytes) SELECT {}, SUM(bytes) FROM {} WHERE node_id = ?
-                         AND {src} >= ? AND {src} < ? GROUP BY {}",
-                        f.table(g),
-                        cols.join(", "),
-                        select.join(", "),
-                        f.table(src),
-                        select.join(", ")
-                    ),
-                    &[node.clone(), blo.into(), (bhi + w).into()],
-                )?;
-            }
-        }
-    }
-    db.execute("DELETE FROM passive_dirty", &[])?;
     Ok(())
 }
 
