@@ -7,6 +7,8 @@
 //!   collector at OONI's root paths, uploads, `/metrics`, `/healthz`, the OpenAPI
 //!   document and the embedded web UI.
 //! - `ticks`: the periodic pipeline tick of each kind, under the kind's lock.
+//! - `recorder`: the packet recorder and its console when `[packets] interface` is set,
+//!   read live by the packets endpoints and `/metrics`, stopped last on shutdown.
 //! - `query`: read-side SQL adapters where a kind has no library query of its own.
 //! - [`ApiError`] and [`ServeError`]: the JSON error shape and the start-up failures.
 #![deny(missing_docs)]
