@@ -178,6 +178,16 @@ pub fn run(ctx: &Context, a: &ConsoleArgs) -> anyhow::Result<()> {
     session(&mut c, &addr, "quit or Ctrl-D leaves")
 }
 
+/// True when stdin is a terminal and this process is in its foreground: a local console
+/// reading the terminal from the background would stop the recorder (SIGTTIN).
+pub fn foreground_terminal() -> bool {
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    // SAFETY: both calls only read process state; fd 0 is stdin.
+    unsafe { libc::tcgetpgrp(0) == libc::getpgrp() }
+}
+
 /// The terminal's settings, put back when dropped: the local console of `record
 /// --console` may still be inside a line edit (raw mode) when a signal ends recording.
 pub struct TerminalRestore(Option<libc::termios>);

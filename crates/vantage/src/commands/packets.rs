@@ -1,7 +1,7 @@
 //! `vantage packets ...`: the Time Machine (packets spec). Parses, calls
 //! `vantage_packets`, prints; exit codes come from the library's errors.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -201,7 +201,7 @@ fn record_live(ctx: &Context, iface: &str, console: Option<&str>) -> anyhow::Res
     cfg.build().coded()?;
     // The local console is a client of the recorder's own listener: one language, one
     // code path. Without a remote console it listens on an ephemeral loopback port.
-    let local = (console.is_some() || cfg.console.local) && std::io::stdin().is_terminal();
+    let local = (console.is_some() || cfg.console.local) && console::foreground_terminal();
     let mut listen = None;
     if let Some(addr) = console {
         cfg.console.remote = true;
