@@ -23,8 +23,12 @@ cleanup() {
 trap cleanup EXIT
 
 (cd "$root" && cargo build --release -q -p vantage -p vantage-netstate --examples --bins)
-V="$root/target/release/vantage"
-EX="$root/target/release/examples"
+# Private copies: another build of the shared target must not replace them mid-run.
+mkdir -p "$tmp/bin"
+cp "$root/target/release/vantage" "$root/target/release/examples/copy_convert" \
+    "$root/target/release/examples/at_latency" "$tmp/bin/"
+V="$tmp/bin/vantage"
+EX="$tmp/bin"
 now() { date +%s.%N; }
 rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'; }
 
@@ -79,3 +83,4 @@ else
 fi
 
 "$EX/at_latency" "$tmp/data-sqlite" - 1000
+echo "uptime at the end: $(uptime)"

@@ -218,14 +218,15 @@ fn load_replay(
     Ok((items, event_files))
 }
 
-/// Stores `lines` of one file and merges them. `open` is the pair's open set cached by
+/// Stores `lines` of one file and merges them, consuming them (each line's cells move
+/// into its stored values, so a file's memory is reused as it is stored). `open` is the pair's open set cached by
 /// the caller for the run (`None`: read from the database); it is left up to date.
 pub fn apply_lines(
     db: &mut dyn Sql,
     def: &TableDef,
     n: &Names,
     batch: &Batch<'_>,
-    lines: &[Line],
+    lines: Vec<Line>,
     open: &mut Option<OpenSet>,
 ) -> Result<Applied, WarehouseError> {
     let mut out = Applied {
@@ -264,57 +265,60 @@ pub fn apply_lines(
     let mut items = Vec::with_capacity(lines.len());
     let file: std::rc::Rc<str> = batch.file.into();
     for l in lines {
+        let Line { ty, created, ikey, line, cells } = l;
         let order = OrderKey {
-            created: l.created,
+            created,
             first: batch.first,
             serial: batch.serial,
             file: file.clone(),
-            ikey: l.ikey,
-            line: l.line,
+            ikey,
+            line,
         };
-        let mut values: Vec<Value> = Vec::with_capacity(ORDER_COLS.len() + 1 + l.cells.len());
+        let mut values: Vec<Value> = Vec::with_capacity(ORDER_COLS.len() + 1 + cells.len());
         values.extend([
             Value::Null,
             Value::Int(file_id),
-            Value::Int(l.ikey as i64), // bit-cast, read back the same way
-            Value::Int(l.line as i64),
-            Value::Int(l.created),
+            Value::Int(ikey as i64), // bit-cast, read back the same way
+            Value::Int(line as i64),
+            Value::Int(created),
         ]);
         let pick = |idx: &[usize]| {
-            idx.iter().map(|&i| l.cells.get(i).cloned().unwrap_or(Cell::Null)).collect()
+            idx.iter().map(|&i| cells.get(i).cloned().unwrap_or(Cell::Null)).collect()
         };
-        let action = match l.ty {
+        let action = match ty {
             LineType::Open => {
                 out.opens += 1;
                 let id = row_base + rows_done;
                 rows_done += 1;
                 values[0] = id.into();
-                values.extend(l.cells.iter().map(Cell::to_value));
+                let keys = pick(&keys);
+                values.extend(cells.into_iter().map(Cell::into_value));
                 row_values.push(values);
                 if row_values.len() >= chunk {
                     db.bulk_insert(&n.row, &row_cols, &row_values)?;
                     row_values.clear();
                 }
-                Action::Open { id, keys: pick(&keys) }
+                Action::Open { id, keys }
             }
             ty => {
                 let event = event_base + events_done;
                 events_done += 1;
                 values[0] = event.into();
                 values.push(ty.as_str().into());
-                values.extend(l.cells.iter().map(Cell::to_value));
-                event_values.push(values);
-                if event_values.len() >= chunk {
-                    db.bulk_insert(&n.event, &event_cols, &event_values)?;
-                    event_values.clear();
-                }
-                if ty == LineType::Close {
+                let action = if ty == LineType::Close {
                     out.closes += 1;
                     Action::Close { event, keys: pick(&keys), copies: pick(&copies) }
                 } else {
                     out.close_alls += 1;
                     Action::CloseAll { event }
+                };
+                values.extend(cells.into_iter().map(Cell::into_value));
+                event_values.push(values);
+                if event_values.len() >= chunk {
+                    db.bulk_insert(&n.event, &event_cols, &event_values)?;
+                    event_values.clear();
                 }
+                action
             }
         };
         items.push(Item { order, action });

@@ -34,6 +34,16 @@ impl Cell {
         }
     }
 
+    /// The warehouse value, moving text and bytes instead of copying them.
+    pub fn into_value(self) -> Value {
+        match self {
+            Cell::Null => Value::Null,
+            Cell::Int(i) => Value::Int(i),
+            Cell::Text(s) => Value::Text(s),
+            Cell::Bytes(b) => Value::Blob(b),
+        }
+    }
+
     /// From a warehouse value (text and blob as stored; reals never occur in our tables).
     pub fn from_value(v: &Value) -> Cell {
         match v {

@@ -445,7 +445,7 @@ impl<'a> Importer<'a> {
             store::ensure_table(tx, &def)?;
             let n = names(&def);
             let batch = Batch { source: &source, file: name, first: fname.first, serial: fname.serial };
-            let applied = apply_lines(tx, &def, &n, &batch, &lines, &mut open)?;
+            let applied = apply_lines(tx, &def, &n, &batch, lines, &mut open)?;
             let mut entry = LoadEntry {
                 seq: 0,
                 source: source.clone(),

@@ -250,6 +250,11 @@ pub fn at(
         return Ok(Vec::new());
     }
     let n = names(&def);
+    if db.backend() == vantage_warehouse::Backend::Sqlite {
+        // A long-lived reader (the server, repeated queries) keeps the pages of recent
+        // instants in its own cache instead of re-reading them through the OS per query.
+        db.batch("PRAGMA cache_size = -65536")?;
+    }
     let base = snapshot::newest_at_or_before(db, &def.name, t)?;
     let ids = snapshot::alive_ids(db, &n, base.as_ref(), t)?;
     let files = Files::load(db)?;
