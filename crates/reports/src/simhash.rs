@@ -4,7 +4,7 @@
 //! Every body needs two simhashes, so the hot path avoids the general one: ASCII text is
 //! lower-cased and filtered byte by byte (Unicode `\w` is `[0-9A-Za-z_]` there), each
 //! 4-character shingle is looked up in a per-thread table of MD5 halves by its packed
-//! characters, and the 64 bit totals are taken once per distinct shingle.
+//! characters, and bit totals are kept eight bits to a word.
 
 use md5::{Digest, Md5};
 
@@ -21,72 +21,84 @@ fn md5_low(bytes: &[u8]) -> u64 {
     u64::from_be_bytes(low)
 }
 
-/// Bit totals of a set of hashes weighted by their counts: bit i set iff the hashes with it
-/// outweigh those without.
+/// Byte k of `SPREAD[b]` is bit k of b.
+static SPREAD: [u64; 256] = {
+    let mut t = [0u64; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut k = 0;
+        while k < 8 {
+            t[b] |= ((b as u64 >> k) & 1) << (8 * k);
+            k += 1;
+        }
+        b += 1;
+    }
+    t
+};
+
+/// Bit totals of shingle occurrences: bit i of the simhash is set iff the occurrences with
+/// it outnumber those without (OONI weighs each distinct shingle by its count: the same sums).
 ///
 /// Counted eight bits at a time in the bytes of a word (each byte a bit's running weight,
 /// spilled before it could pass 255), so a hash costs eight table look-ups and adds rather
-/// than 64 signed updates.
-fn fold_bits(weighted: impl Iterator<Item = (u64, i64)>) -> u64 {
-    /// Byte k of `SPREAD[b]` is bit k of b.
-    static SPREAD: [u64; 256] = {
-        let mut t = [0u64; 256];
-        let mut b = 0;
-        while b < 256 {
-            let mut k = 0;
-            while k < 8 {
-                t[b] |= ((b as u64 >> k) & 1) << (8 * k);
-                k += 1;
-            }
-            b += 1;
+/// than 64 signed updates; cheap enough to add every occurrence as it comes instead of
+/// counting repeats first.
+struct BitTotals {
+    ones: [i64; 64],
+    packed: [u64; 8],
+    in_packed: u32,
+    total: i64,
+}
+
+impl BitTotals {
+    fn new() -> BitTotals {
+        BitTotals { ones: [0; 64], packed: [0; 8], in_packed: 0, total: 0 }
+    }
+
+    /// One occurrence of a shingle with hash `h`.
+    #[inline]
+    fn add(&mut self, h: u64) {
+        self.total += 1;
+        if self.in_packed == 255 {
+            self.spill();
         }
-        t
-    };
-    let mut ones = [0i64; 64];
-    let mut packed = [0u64; 8];
-    let mut in_packed = 0i64;
-    let mut total = 0i64;
-    let spill = |packed: &mut [u64; 8], ones: &mut [i64; 64]| {
-        for (j, p) in packed.iter_mut().enumerate() {
+        self.in_packed += 1;
+        for (j, p) in self.packed.iter_mut().enumerate() {
+            *p += SPREAD[(h >> (8 * j) & 0xff) as usize];
+        }
+    }
+
+    #[cold]
+    fn spill(&mut self) {
+        for (j, p) in self.packed.iter_mut().enumerate() {
             for k in 0..8 {
-                ones[8 * j + k] += (*p >> (8 * k) & 0xff) as i64;
+                self.ones[8 * j + k] += (*p >> (8 * k) & 0xff) as i64;
             }
             *p = 0;
         }
-    };
-    for (h, n) in weighted {
-        total += n;
-        if n > 255 {
-            for (i, o) in ones.iter_mut().enumerate() {
-                *o += (h >> i & 1) as i64 * n;
-            }
-            continue;
-        }
-        if in_packed + n > 255 {
-            spill(&mut packed, &mut ones);
-            in_packed = 0;
-        }
-        in_packed += n;
-        for (j, p) in packed.iter_mut().enumerate() {
-            *p += SPREAD[(h >> (8 * j) & 0xff) as usize] * n as u64;
-        }
+        self.in_packed = 0;
     }
-    spill(&mut packed, &mut ones);
-    // Bit i's total is (weight with it) - (weight without it).
-    ones.iter().enumerate().filter(|(_, o)| 2 * **o > total).fold(0u64, |a, (i, _)| a | 1 << i)
+
+    fn finish(mut self) -> u64 {
+        self.spill();
+        // Bit i's total is (weight with it) - (weight without it).
+        let total = self.total;
+        self.ones
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| 2 * **o > total)
+            .fold(0u64, |a, (i, _)| a | 1 << i)
+    }
 }
 
-/// Shingle hashes known to this thread (bodies of one bucket share most shingles, §6.4) and
-/// the scratch counts of the text being hashed.
+/// Shingle hashes known to this thread (bodies of one bucket share most shingles, §6.4).
 #[derive(Default)]
 struct Shingles {
-    /// Four characters packed 32 bits each → index into `hashes`.
-    ids: foldhash::HashMap<u128, u32>,
-    hashes: Vec<u64>,
-    /// Occurrences in the current text, by index; zero outside `simhash`.
-    counts: Vec<u32>,
-    /// Indexes counted in the current text.
-    touched: Vec<u32>,
+    /// An ASCII shingle's four bytes, packed → its hash.
+    ascii: foldhash::HashMap<u32, u64>,
+    /// Any other shingle's four characters, packed 32 bits each → its hash.
+    other: foldhash::HashMap<u128, u64>,
+    bytes: Vec<u8>,
     chars: Vec<char>,
 }
 
@@ -95,56 +107,53 @@ const MAX_SHINGLES: usize = 1 << 21;
 
 impl Shingles {
     fn simhash(&mut self, text: &str) -> u64 {
-        self.chars.clear();
+        if self.ascii.len() + self.other.len() > MAX_SHINGLES {
+            self.ascii.clear();
+            self.other.clear();
+        }
+        let mut totals = BitTotals::new();
         if text.is_ascii() {
+            let mut bytes = std::mem::take(&mut self.bytes);
+            bytes.clear();
             let kept = text.bytes().filter(|b| b.is_ascii_alphanumeric() || *b == b'_');
-            self.chars.extend(kept.map(|b| char::from(b.to_ascii_lowercase())));
+            bytes.extend(kept.map(|b| b.to_ascii_lowercase()));
+            if bytes.len() < 4 {
+                totals.add(md5_low(&bytes));
+                return totals.finish();
+            }
+            let mut key = u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]);
+            for (i, b) in bytes.iter().enumerate().skip(3) {
+                key = key << 8 | u32::from(*b);
+                let h = *self.ascii.entry(key).or_insert_with(|| md5_low(&bytes[i - 3..=i]));
+                totals.add(h);
+            }
+            self.bytes = bytes;
         } else {
             static WORD: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
             let re = WORD.get_or_init(|| {
                 regex::Regex::new(r"[\w\x{4e00}-\x{9fcc}]+").expect("constant regex")
             });
             let lower = text.to_lowercase();
-            self.chars.extend(re.find_iter(&lower).flat_map(|m| m.as_str().chars()));
-        }
-        if self.chars.len() < 4 {
-            let s: String = self.chars.iter().collect();
-            return fold_bits(std::iter::once((md5_low(s.as_bytes()), 1)));
-        }
-        if self.hashes.len() > MAX_SHINGLES {
-            self.ids.clear();
-            self.hashes.clear();
-            self.counts.clear();
-        }
-        let chars = std::mem::take(&mut self.chars);
-        let mut key = chars[..3].iter().fold(0u128, |k, c| k << 32 | u128::from(u32::from(*c)));
-        for (i, c) in chars.iter().enumerate().skip(3) {
-            key = key << 32 | u128::from(u32::from(*c));
-            let id = match self.ids.get(&key) {
-                Some(id) => *id as usize,
-                None => {
-                    let s: String = chars[i - 3..=i].iter().collect();
-                    self.hashes.push(md5_low(s.as_bytes()));
-                    self.counts.push(0);
-                    let id = self.hashes.len() - 1;
-                    self.ids.insert(key, id as u32);
-                    id
-                }
-            };
-            if self.counts[id] == 0 {
-                self.touched.push(id as u32);
+            let mut chars = std::mem::take(&mut self.chars);
+            chars.clear();
+            chars.extend(re.find_iter(&lower).flat_map(|m| m.as_str().chars()));
+            if chars.len() < 4 {
+                let s: String = chars.iter().collect();
+                totals.add(md5_low(s.as_bytes()));
+                return totals.finish();
             }
-            self.counts[id] += 1;
+            let mut key = chars[..3].iter().fold(0u128, |k, c| k << 32 | u128::from(u32::from(*c)));
+            for (i, c) in chars.iter().enumerate().skip(3) {
+                key = key << 32 | u128::from(u32::from(*c));
+                let h = *self.other.entry(key).or_insert_with(|| {
+                    let s: String = chars[i - 3..=i].iter().collect();
+                    md5_low(s.as_bytes())
+                });
+                totals.add(h);
+            }
+            self.chars = chars;
         }
-        self.chars = chars;
-        let (hashes, counts) = (&self.hashes, &mut self.counts);
-        let h = fold_bits(self.touched.iter().map(|&id| {
-            let id = id as usize;
-            let n = std::mem::take(&mut counts[id]);
-            (hashes[id], i64::from(n))
-        }));
-        self.touched.clear();
-        h
+        totals.finish()
     }
 }
 

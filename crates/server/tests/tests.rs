@@ -9,5 +9,7 @@ mod fixture;
 mod http;
 #[path = "cases/lifecycle.rs"]
 mod lifecycle;
+#[path = "cases/reports_api.rs"]
+mod reports_api;
 #[path = "cases/security.rs"]
 mod security;
