@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands;
-use crate::context::Format;
+use crate::context::{Format, LogFormat};
 
 /// A warehouse for network measurements from many vantage points.
 ///
@@ -50,6 +50,9 @@ pub struct GlobalOpts {
     /// Less output: errors only
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub quiet: u8,
+    /// How logs on stderr are written: text, or JSON lines for a log collector
+    #[arg(long, global = true, value_enum, env = "VANTAGE_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 /// The verbs.

@@ -19,6 +19,16 @@ pub enum Format {
     Csv,
 }
 
+/// `--log-format`: text for a person at a terminal, JSON lines for a log collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum LogFormat {
+    /// One readable line per event, fields as `key=value`.
+    #[default]
+    Text,
+    /// One JSON object per event (timestamp, level, target, fields), e.g. for `vantage serve`.
+    Json,
+}
+
 /// The state shared by all commands of one run.
 #[derive(Debug)]
 pub struct Context {
@@ -116,8 +126,9 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Logs go to stderr: `RUST_LOG` when set, else warn (`-q`: error; `-v`: info; `-vv`: debug).
-pub fn init_logging(verbose: u8, quiet: u8) {
+/// Logs go to stderr: `RUST_LOG` when set, else warn (`-q`: error; `-v`: info; `-vv`: debug),
+/// as text or as JSON lines (`--log-format json`) so a daemon's logs can be collected as data.
+pub fn init_logging(verbose: u8, quiet: u8, format: LogFormat) {
     let level = match i16::from(verbose) - i16::from(quiet) {
         i16::MIN..=-1 => "error",
         0 => "warn",
@@ -127,8 +138,11 @@ pub fn init_logging(verbose: u8, quiet: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
 }
 
 /// A progress bar on stderr when it is a terminal; hidden otherwise (and under `-q`).

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
         }
     };
-    context::init_logging(cli.global.verbose, cli.global.quiet);
+    context::init_logging(cli.global.verbose, cli.global.quiet, cli.global.log_format);
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if context::is_broken_pipe(&e) => ExitCode::SUCCESS,

@@ -181,3 +181,34 @@ fn verify_checks_every_can_in_the_data_directory() {
     assert!(err.contains(&can.display().to_string()) && err.contains("offset"), "{err}");
     assert!(stdout(&o).contains("FAILED"), "{}", stdout(&o));
 }
+
+#[test]
+fn log_format_json_writes_one_object_per_event() {
+    let dir = vantage_testkit::tempdir();
+    let bad = dir.path().join("bad.gz");
+    std::fs::write(&bad, b"not an update\n").unwrap();
+    let bad = bad.to_str().unwrap();
+    for (run, args) in [
+        vec!["--log-format", "json", "passive", "ingest", bad],
+        vec!["passive", "ingest", "--log-format=json", bad],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let o = vantage(&dir.path().join(format!("d{run}")), &args);
+        let events: Vec<serde_json::Value> = stderr(&o)
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).expect("every JSON log line parses"))
+            .collect();
+        let quarantined = events.iter().find(|e| e["message"] == "Update quarantined.");
+        let event = quarantined.unwrap_or_else(|| {
+            panic!("no quarantine event: {:?} {} {}", o.status, stdout(&o), stderr(&o))
+        });
+        assert_eq!(event["level"], "WARN");
+        assert_eq!(event["source"], bad);
+        assert!(event["timestamp"].is_string());
+    }
+    let o = vantage(&dir.path().join("d"), &["--log-format", "xml", "status"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}
