@@ -24,6 +24,7 @@ pub mod console;
 mod counters;
 pub mod decode;
 mod demo;
+mod disk_snapshot;
 mod error;
 mod filter;
 pub mod flows;
@@ -53,6 +54,7 @@ pub use crate::{
     counters::{ClassCounters, Counters},
     decode::{decode, Decoded, Frag, L3},
     demo::{demo, DemoSummary},
+    disk_snapshot::DiskSnapshot,
     error::{ConfigError, FilterError, ReadError, StoreError, VidxError},
     filter::{Dir, Family, Filter, Net, Node, PacketRef, Prim},
     key::{addr_text as flows_addr, parse_key, ConnKey, IndexKind, Key},

@@ -248,6 +248,18 @@ pub fn run_within(
     q: &Query,
     deadline: &mut Deadline,
 ) -> Result<QueryResult, StoreError> {
+    run_skipping(root, class_order, q, deadline, &std::collections::HashSet::new())
+}
+
+/// [`run_within`] leaving out the segments `skip` (a running recorder's open ones,
+/// read from its snapshot) and segments deleted while the query runs (retention).
+pub(crate) fn run_skipping(
+    root: &Path,
+    class_order: &[String],
+    q: &Query,
+    deadline: &mut Deadline,
+    skip: &std::collections::HashSet<u64>,
+) -> Result<QueryResult, StoreError> {
     if q.mem_only {
         return Err(StoreError::Query(
             "--mem-only needs a running recorder: no recorder running on this data directory (vantage packets record --interface IF; or give --console ADDR)"
@@ -268,6 +280,9 @@ pub fn run_within(
         let Some(cd) = store.classes.get(name) else { continue };
         let candidates = merged_candidates(cd, &q.selector);
         for seg in &cd.closed {
+            if skip.contains(&seg.segid) {
+                continue;
+            }
             result.segments_total += 1;
             if result.timed_out || deadline.expired() {
                 result.timed_out = true;
@@ -278,6 +293,8 @@ pub fn run_within(
             }
             let mut vidx = match Vidx::open(&seg.vidx) {
                 Ok(v) => v,
+                // Deleted since the directory was listed (retention of a live recorder).
+                Err(_) if !seg.pcap.exists() => continue,
                 Err(e) => {
                     tracing::warn!(error = %e, "Index not trusted; rebuilt for this query.");
                     result.rebuilt_indexes += 1;

@@ -13,6 +13,7 @@ use crate::config::{Class, Cutoff, PacketsConfig};
 use crate::conn::{ConnTable, EndReason, Flow};
 use crate::counters::Counters;
 use crate::decode::{decode, L3};
+use crate::disk_snapshot::{DiskSnapshot, OpenPart};
 use crate::error::{ReadError, StoreError};
 use crate::filter::{Filter, PacketRef};
 use crate::key::{ConnKey, IndexKind, Key};
@@ -692,49 +693,39 @@ impl Recorder {
             out.elapsed_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
             return Ok(out);
         }
+        let mut out = self.disk_snapshot()?.run(q, deadline)?;
+        out.elapsed_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        Ok(out)
+    }
+
+    /// Flushes and takes what a query needs of the disk, so that the search itself can
+    /// run without this recorder held ([`DiskSnapshot::run`]).
+    pub fn disk_snapshot(&mut self) -> Result<DiskSnapshot, StoreError> {
         self.flush()?;
         let order: Vec<String> =
             self.classes.iter().map(|c| c.class.dir_name().to_string()).collect();
-        let mut out = crate::query::run_within(self.store.root(), &order, q, deadline)?;
+        let mut open = Vec::new();
         for (rank, rt) in self.classes.iter().enumerate() {
             for seg in &rt.open {
-                if seg.index.packets() == 0 || out.timed_out {
+                if seg.index.packets() == 0 {
                     continue;
                 }
                 let path = seg.path();
                 let frags = crate::vidx::Vidx::parse(&path, seg.index.encode(seg.segid))
                     .map(|v| v.fragments())
                     .unwrap_or_default();
-                out.segments_total += 1;
-                out.segments_read += 1;
-                crate::segment::scan_range(&path, 24, u64::MAX, 0, |ordinal, offset, f| {
-                    if deadline.tick() {
-                        out.timed_out = true;
-                        return false;
-                    }
-                    out.oldest_ns = Some(out.oldest_ns.map_or(f.ts_ns, |o| o.min(f.ts_ns)));
-                    if q.covers(f.ts_ns)
-                        && crate::query::selects(&q.selector, f, frags.get(&ordinal), &mut keys)
-                    {
-                        out.hits.push(Hit {
-                            ts_ns: f.ts_ns,
-                            rank,
-                            segid: seg.segid,
-                            offset,
-                            linktype: f.linktype,
-                            wirelen: f.wirelen,
-                            data: f.data.clone(),
-                        });
-                    }
-                    true
-                })?;
+                let closed_path = path.with_extension("");
+                open.push(OpenPart {
+                    rank,
+                    segid: seg.segid,
+                    path,
+                    closed_path,
+                    len: seg.bytes,
+                    frags,
+                });
             }
         }
-        out.hits.sort_by(|a, b| {
-            (a.ts_ns, a.rank, a.segid, a.offset).cmp(&(b.ts_ns, b.rank, b.segid, b.offset))
-        });
-        out.elapsed_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        Ok(out)
+        Ok(DiskSnapshot { root: self.store.root().to_path_buf(), order, open })
     }
 
     /// The index kinds built (l2 aside).

@@ -360,7 +360,23 @@ impl Session {
                 return Err(ConsoleError::TooManySubscriptions);
             }
         }
-        let result = match rec.query_within(&q, &mut deadline) {
+        let searched = if subscribe || q.mem_only {
+            // Memory alone is quick; a subscription must start where the result ends,
+            // so both run with the recorder held.
+            rec.query_within(&q, &mut deadline)
+        } else {
+            // The disk search runs without the recorder held: storage goes on meanwhile.
+            match rec.disk_snapshot() {
+                Ok(snap) => {
+                    drop(rec);
+                    let r = snap.run(&q, &mut deadline);
+                    rec = live.recorder();
+                    r
+                }
+                Err(e) => Err(e),
+            }
+        };
+        let result = match searched {
             Ok(r) if r.timed_out => {
                 // A part of an answer is never passed off as the whole: no file, no feed.
                 drop(rec);
