@@ -25,11 +25,11 @@ use vantage_warehouse::{Lock, Warehouse};
 
 use crate::capture::Frame;
 use crate::config::PacketsConfig;
-use crate::conn::{EndReason, Flow};
+use crate::conn::EndReason;
 use crate::console::{serve, Live, ServerHandle};
 use crate::error::{ConfigError, StoreError};
 use crate::metrics::KernelStats;
-use crate::record::{packets_root, sensor, CODE_VERSION, PROCESSOR};
+use crate::record::{packets_root, sensor, write_flows, CODE_VERSION, PROCESSOR};
 use crate::recorder::Recorder;
 
 /// Batches held between capture and storage (each one kernel block, ≤ 4 MiB).
@@ -81,21 +81,6 @@ pub fn stop_on_signals() -> &'static AtomicBool {
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
     }
     &SIGNALLED
-}
-
-fn write_flows(
-    wh: &mut Warehouse,
-    sensor: &str,
-    flows: &[Flow],
-    names: &[String],
-) -> Result<u64, StoreError> {
-    if flows.is_empty() {
-        return Ok(0);
-    }
-    wh.transaction(|tx| {
-        crate::flows::insert(tx, sensor, flows, &|i| names.get(i).cloned())
-            .map_err(StoreError::from)
-    })
 }
 
 /// A frame source for [`run_live`]: the AF_PACKET capture, or a test's generator.

@@ -75,7 +75,9 @@ pub fn sensor(cfg: &PacketsConfig) -> String {
     })
 }
 
-fn write_flows(
+/// Flows of one batch into `packets_flows` in one transaction; the batch loops of a trace
+/// and of live capture both write through here, so a flow is stored exactly once either way.
+pub(crate) fn write_flows(
     wh: &mut Warehouse,
     sensor: &str,
     flows: &[Flow],
