@@ -44,6 +44,14 @@ pub fn postgres_url() -> Option<String> {
 
 /// Files under `dir` (recursively) whose name ends with `.ext`, sorted.
 pub fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let suffix = format!(".{ext}");
+    let mut out = all_files(dir);
+    out.retain(|p| p.to_string_lossy().ends_with(&suffix));
+    out
+}
+
+/// Every file under `dir` (recursively), sorted: what a run left in a data directory.
+pub fn all_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -52,7 +60,7 @@ pub fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.to_string_lossy().ends_with(&format!(".{ext}")) {
+            } else {
                 out.push(p);
             }
         }

@@ -164,7 +164,7 @@ fn kill_9_twenty_times_loses_only_unwritten_packets() {
     assert!(text(&o).contains("recovered: "), "the kills left segments to recover: {}", text(&o));
     let mut on_disk = 0;
     let mut segments = 0;
-    for entry in walk(&data.join("packets")) {
+    for entry in vantage_testkit::all_files(&data.join("packets")) {
         let name = entry.to_string_lossy().to_string();
         assert!(!name.ends_with(".open"), "left open: {name}");
         if name.ends_with(".vidx") {
@@ -198,22 +198,6 @@ fn kill_9_twenty_times_loses_only_unwritten_packets() {
     );
 }
 
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn segments_and_results_read_with_tcpdump_and_tshark_and_a_second_recorder_is_busy() {
     let tmp = tempfile::tempdir().unwrap();
@@ -232,10 +216,7 @@ fn segments_and_results_read_with_tcpdump_and_tshark_and_a_second_recorder_is_bu
         &["packets", "query", "--filter", "tcp or udp", "--pcapng", "-w", out.to_str().unwrap()],
     );
     assert!(o.status.success(), "{}", text(&o));
-    let mut files: Vec<_> = walk(&data.join("packets"))
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
-        .collect();
+    let mut files = vantage_testkit::files(&data.join("packets"), "pcap");
     files.push(out);
     for tool in ["tcpdump", "tshark"] {
         if Command::new(tool).arg("--version").output().is_err() {

@@ -132,20 +132,8 @@ fn end_to_end(warehouse: Option<&str>) {
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
     assert!(text(&o.stdout).contains("already ingested"));
     // The raw tarballs are in the archive, unchanged.
-    let archived: Vec<_> = walk(&data.join("archive/passive"));
+    let archived: Vec<_> = vantage_testkit::all_files(&data.join("archive/passive"));
     assert_eq!(archived.len(), 4, "{archived:?}");
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if e.path().is_dir() {
-            out.extend(walk(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
 }
 
 #[test]

@@ -167,7 +167,7 @@ pub fn tour(url: Option<&str>) {
     })
     .expect("generate");
     let _ = report;
-    let tarball = walk(gen.path())
+    let tarball = vantage_testkit::all_files(gen.path())
         .into_iter()
         .find(|p| p.extension().is_some_and(|e| e == "tar"))
         .expect("a tarball");
@@ -225,7 +225,7 @@ pub fn tour(url: Option<&str>) {
     assert_eq!((e.status, e.error_code().as_str()), (404, "not_found"));
     assert_eq!(get(addr, "/api/v1/netstate/at?table=FLOW").error_code(), "bad_parameter");
 
-    let flat = walk(&data.join("archive/netstate/ctl-1"))
+    let flat = vantage_testkit::all_files(&data.join("archive/netstate/ctl-1"))
         .into_iter()
         .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("LLDP_LINKS"))
         .expect("a loaded LLDP_LINKS file");
@@ -372,23 +372,6 @@ fn publish(addr: SocketAddr, data: &Path, url: Option<&str>) {
     assert!(some["cans"].as_array().unwrap().iter().all(|c| c["test_name"] == t));
     let none = get(addr, "/api/v1/reports/cans?since=2200-01-01").json();
     assert!(none["cans"].as_array().unwrap().is_empty());
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// Counts the records of a pcap (either byte order, µs or ns magic), checking lengths.

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -60,24 +60,6 @@ pub fn scalar(wh: &Path, query: &str) -> i64 {
     let row = rows.first().and_then(|r| r.as_object()).unwrap_or_else(|| panic!("{query}: no row"));
     let v = row.values().next().unwrap_or_else(|| panic!("{query}: no column"));
     v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).unwrap_or(0)
-}
-
-/// The files under `dir` (recursively) whose names end in `.ext`, sorted.
-pub fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == ext) {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// A running `vantage serve`.

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::process::{files_under, run_ok, scalar, try_sql, vantage, Serve};
+use crate::process::{run_ok, scalar, try_sql, vantage, Serve};
 
 /// The tables compared, without the columns that name when or from where a file was
 /// taken (`ingested_at`, `loaded_ns`, paths).
@@ -74,7 +74,7 @@ fn generated(root: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
     );
     let ng = root.join("netstate-gen");
     run_ok(vantage().args(["netstate", "generate", "--rows", "20000", "--out"]).arg(&ng));
-    (files_under(&pg, "tar"), files_under(&ng.join("ctl-0"), "sql"))
+    (vantage_testkit::files(&pg, "tar"), vantage_testkit::files(&ng.join("ctl-0"), "sql"))
 }
 
 /// `vantage serve` on the data directory; `grace`: `[server] shutdown_grace`.

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::http::{eventually, get, request, Answer};
 use crate::netns::{self, Netns};
-use crate::process::{at, files_under, run_ok, scalar, sql, vantage, Serve};
+use crate::process::{at, run_ok, scalar, sql, vantage, Serve};
 
 const TOKEN: &str = "serve-e2e-token";
 const AUTH: (&str, &str) = ("Authorization", "Bearer serve-e2e-token");
@@ -205,7 +205,7 @@ fn passive(addr: SocketAddr, root: &Path, wh: &Path) {
             .args(["passive", "generate", "--routers", "2", "--sessions", "2", "--out"])
             .arg(&gen),
     );
-    let tarballs = files_under(&gen, "tar");
+    let tarballs = vantage_testkit::files(&gen, "tar");
     assert!(tarballs.len() >= 2, "{tarballs:?}");
     for t in &tarballs {
         let name = t.file_name().unwrap().to_str().unwrap();
@@ -284,7 +284,7 @@ fn passive(addr: SocketAddr, root: &Path, wh: &Path) {
 fn netstate(addr: SocketAddr, root: &Path, wh: &Path) {
     let gen = root.join("netstate-gen");
     run_ok(vantage().args(["netstate", "generate", "--rows", "3000", "--out"]).arg(&gen));
-    let files = files_under(&gen, "sql");
+    let files = vantage_testkit::files(&gen, "sql");
     assert!(files.len() >= 5, "{files:?}");
     for f in &files {
         let source = f.parent().and_then(|b| b.parent()).and_then(|s| s.file_name()).unwrap();
