@@ -49,6 +49,49 @@ pub struct Applied {
     pub rows_closed: usize,
 }
 
+/// Rows waiting for one bulk insert. Their value vectors are reused from chunk to chunk,
+/// so a stored line costs no allocation of its own here.
+struct Pending<'a> {
+    table: &'a str,
+    columns: &'a [&'a str],
+    rows: Vec<Vec<Value>>,
+    len: usize,
+    chunk: usize,
+}
+
+impl<'a> Pending<'a> {
+    fn new(table: &'a str, columns: &'a [&'a str], chunk: usize) -> Pending<'a> {
+        Pending { table, columns, rows: Vec::new(), len: 0, chunk }
+    }
+
+    /// An empty row to fill; the caller then checks [`Pending::full`].
+    fn slot(&mut self) -> &mut Vec<Value> {
+        if self.len == self.rows.len() {
+            self.rows.push(Vec::with_capacity(self.columns.len()));
+        }
+        let row = &mut self.rows[self.len];
+        row.clear();
+        self.len += 1;
+        row
+    }
+
+    /// Inserts the rows when a chunk is complete.
+    fn flush_if_full(&mut self, db: &mut dyn Sql) -> Result<(), WarehouseError> {
+        if self.len >= self.chunk {
+            self.flush(db)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, db: &mut dyn Sql) -> Result<(), WarehouseError> {
+        if self.len > 0 {
+            db.bulk_insert(self.table, self.columns, &self.rows[..self.len])?;
+            self.len = 0;
+        }
+        Ok(())
+    }
+}
+
 fn next_id(db: &mut dyn Sql, table: &str) -> Result<i64, WarehouseError> {
     Ok(db.query_i64(&format!("SELECT COALESCE(MAX(ns_id), 0) + 1 FROM {table}"), &[])?.unwrap_or(1))
 }
@@ -260,8 +303,8 @@ pub fn apply_lines(
     let chunk: usize =
         if db.backend() == vantage_warehouse::Backend::Postgres { 32_768 } else { 2048 };
     let (mut rows_done, mut events_done) = (0i64, 0i64);
-    let mut row_values: Vec<Vec<Value>> = Vec::with_capacity(chunk);
-    let mut event_values: Vec<Vec<Value>> = Vec::with_capacity(chunk);
+    let mut row_values = Pending::new(&n.row, &row_cols, chunk);
+    let mut event_values = Pending::new(&n.event, &event_cols, chunk);
     let mut items = Vec::with_capacity(lines.len());
     let file: std::rc::Rc<str> = batch.file.into();
     for l in lines {
@@ -274,37 +317,33 @@ pub fn apply_lines(
             ikey,
             line,
         };
-        let mut values: Vec<Value> = Vec::with_capacity(ORDER_COLS.len() + 1 + cells.len());
-        values.extend([
-            Value::Null,
-            Value::Int(file_id),
-            Value::Int(ikey as i64), // bit-cast, read back the same way
-            Value::Int(line as i64),
-            Value::Int(created),
-        ]);
         let pick = |idx: &[usize]| {
             idx.iter().map(|&i| cells.get(i).cloned().unwrap_or(Cell::Null)).collect()
+        };
+        let order_values = |id: i64| {
+            [
+                Value::Int(id),
+                Value::Int(file_id),
+                Value::Int(ikey as i64), // bit-cast, read back the same way
+                Value::Int(line as i64),
+                Value::Int(created),
+            ]
         };
         let action = match ty {
             LineType::Open => {
                 out.opens += 1;
                 let id = row_base + rows_done;
                 rows_done += 1;
-                values[0] = id.into();
                 let keys = pick(&keys);
+                let values = row_values.slot();
+                values.extend(order_values(id));
                 values.extend(cells.into_iter().map(Cell::into_value));
-                row_values.push(values);
-                if row_values.len() >= chunk {
-                    db.bulk_insert(&n.row, &row_cols, &row_values)?;
-                    row_values.clear();
-                }
+                row_values.flush_if_full(db)?;
                 Action::Open { id, keys }
             }
             ty => {
                 let event = event_base + events_done;
                 events_done += 1;
-                values[0] = event.into();
-                values.push(ty.as_str().into());
                 let action = if ty == LineType::Close {
                     out.closes += 1;
                     Action::Close { event, keys: pick(&keys), copies: pick(&copies) }
@@ -312,19 +351,18 @@ pub fn apply_lines(
                     out.close_alls += 1;
                     Action::CloseAll { event }
                 };
+                let values = event_values.slot();
+                values.extend(order_values(event));
+                values.push(ty.as_str().into());
                 values.extend(cells.into_iter().map(Cell::into_value));
-                event_values.push(values);
-                if event_values.len() >= chunk {
-                    db.bulk_insert(&n.event, &event_cols, &event_values)?;
-                    event_values.clear();
-                }
+                event_values.flush_if_full(db)?;
                 action
             }
         };
         items.push(Item { order, action });
     }
-    db.bulk_insert(&n.row, &row_cols, &row_values)?;
-    db.bulk_insert(&n.event, &event_cols, &event_values)?;
+    row_values.flush(db)?;
+    event_values.flush(db)?;
     if def.kind == TableKind::Event {
         return Ok(out);
     }
@@ -358,19 +396,20 @@ pub fn apply_lines(
         vec!["row_id".into(), "event_id".into(), "ns_file_id".into(), "deleted_dt".into()];
     close_cols.extend(copies.iter().map(|&i| def.columns[i].sql_name()));
     let close_cols: Vec<&str> = close_cols.iter().map(String::as_str).collect();
-    let close_values: Vec<Vec<Value>> = closed
-        .iter()
-        .map(|c| {
-            let fid = event_files.get(&c.event).copied().unwrap_or(file_id);
-            let mut v: Vec<Value> =
-                vec![c.row.into(), c.event.into(), fid.into(), c.deleted.into()];
-            v.extend(
-                (0..copies.len()).map(|k| c.copies.get(k).map_or(Value::Null, Cell::to_value)),
-            );
-            v
-        })
-        .collect();
-    db.bulk_insert(&n.close, &close_cols, &close_values)?;
+    // In row order: the close table is keyed by row, so its inserts append instead of
+    // splitting pages all over it.
+    let mut closed = closed;
+    closed.sort_unstable_by_key(|c| c.row);
+    let mut close_values = Pending::new(&n.close, &close_cols, chunk);
+    for c in closed {
+        let fid = event_files.get(&c.event).copied().unwrap_or(file_id);
+        let v = close_values.slot();
+        v.extend([c.row.into(), c.event.into(), fid.into(), c.deleted.into()]);
+        let mut cells = c.copies.into_iter();
+        v.extend((0..copies.len()).map(|_| cells.next().map_or(Value::Null, Cell::into_value)));
+        close_values.flush_if_full(db)?;
+    }
+    close_values.flush(db)?;
     *open = Some(set);
     Ok(out)
 }

@@ -77,6 +77,23 @@ pub struct Closed {
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
+/// The open rows sharing one key hash: nearly always one, kept inline so that an open
+/// row costs no allocation of its own.
+#[derive(Debug, Clone)]
+enum Ids {
+    One(i64),
+    Many(Vec<i64>),
+}
+
+impl Ids {
+    fn as_slice(&self) -> &[i64] {
+        match self {
+            Ids::One(id) => std::slice::from_ref(id),
+            Ids::Many(ids) => ids,
+        }
+    }
+}
+
 /// The open rows of one (table, source).
 ///
 /// Rows are kept once, with their key cells; `by_key` maps the keys' hash to row ids
@@ -85,7 +102,7 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 #[derive(Debug, Default, Clone)]
 pub struct OpenSet {
     rows: FastMap<i64, Vec<Cell>>,
-    by_key: FastMap<u64, Vec<i64>>,
+    by_key: FastMap<u64, Ids>,
 }
 
 fn key_hash(keys: &[Cell]) -> u64 {
@@ -96,7 +113,19 @@ fn key_hash(keys: &[Cell]) -> u64 {
 impl OpenSet {
     /// Adds an open row.
     pub fn insert(&mut self, id: i64, keys: Vec<Cell>) {
-        self.by_key.entry(key_hash(&keys)).or_default().push(id);
+        use std::collections::hash_map::Entry;
+        match self.by_key.entry(key_hash(&keys)) {
+            Entry::Vacant(v) => {
+                v.insert(Ids::One(id));
+            }
+            Entry::Occupied(mut o) => {
+                let ids = o.get_mut();
+                match ids {
+                    Ids::One(first) => *ids = Ids::Many(vec![*first, id]),
+                    Ids::Many(v) => v.push(id),
+                }
+            }
+        }
         self.rows.insert(id, keys);
     }
 
@@ -110,42 +139,60 @@ impl OpenSet {
         self.rows.is_empty()
     }
 
-    fn remove(&mut self, id: i64) {
-        if let Some(keys) = self.rows.remove(&id) {
-            let h = key_hash(&keys);
-            if let Some(ids) = self.by_key.get_mut(&h) {
+    fn unlink(&mut self, id: i64, keys: &[Cell]) {
+        let h = key_hash(keys);
+        let empty = match self.by_key.get_mut(&h) {
+            Some(Ids::One(x)) => *x == id,
+            Some(Ids::Many(ids)) => {
                 ids.retain(|x| *x != id);
-                if ids.is_empty() {
-                    self.by_key.remove(&h);
+                if let [only] = ids[..] {
+                    self.by_key.insert(h, Ids::One(only));
+                    false
+                } else {
+                    ids.is_empty()
                 }
+            }
+            None => false,
+        };
+        if empty {
+            self.by_key.remove(&h);
+        }
+    }
+
+    /// The rows a C with `keys` closes, removed from the set, appended to `hit` in id
+    /// order.
+    pub fn take_matching_into(&mut self, keys: &[Cell], hit: &mut Vec<i64>) {
+        let from = hit.len();
+        if keys.iter().all(|k| !k.is_null()) {
+            let rows = &self.rows;
+            if let Some(ids) = self.by_key.get(&key_hash(keys)) {
+                hit.extend(
+                    ids.as_slice()
+                        .iter()
+                        .copied()
+                        .filter(|id| rows.get(id).is_some_and(|r| r == keys)),
+                );
+            }
+        } else {
+            hit.extend(
+                self.rows
+                    .iter()
+                    .filter(|(_, row)| row.iter().zip(keys).all(|(r, k)| k.is_null() || r == k))
+                    .map(|(id, _)| *id),
+            );
+        }
+        hit[from..].sort_unstable();
+        for &id in &hit[from..] {
+            if let Some(row_keys) = self.rows.remove(&id) {
+                self.unlink(id, &row_keys);
             }
         }
     }
 
     /// The rows a C with `keys` closes, removed from the set, in id order.
     pub fn take_matching(&mut self, keys: &[Cell]) -> Vec<i64> {
-        let mut hit: Vec<i64> = if keys.iter().all(|k| !k.is_null()) {
-            let rows = &self.rows;
-            self.by_key
-                .get(&key_hash(keys))
-                .map(|ids| {
-                    ids.iter()
-                        .copied()
-                        .filter(|id| rows.get(id).is_some_and(|r| r == keys))
-                        .collect()
-                })
-                .unwrap_or_default()
-        } else {
-            self.rows
-                .iter()
-                .filter(|(_, row)| row.iter().zip(keys).all(|(r, k)| k.is_null() || r == k))
-                .map(|(id, _)| *id)
-                .collect()
-        };
-        hit.sort_unstable();
-        for id in &hit {
-            self.remove(*id);
-        }
+        let mut hit = Vec::new();
+        self.take_matching_into(keys, &mut hit);
         hit
     }
 
@@ -163,13 +210,19 @@ impl OpenSet {
 pub fn apply(open: &mut OpenSet, mut items: Vec<Item>) -> Vec<Closed> {
     items.sort_by(|a, b| a.order.cmp(&b.order));
     let mut out = Vec::new();
+    let mut hit = Vec::new();
     for item in items {
         let deleted = item.order.created;
         match item.action {
             Action::Open { id, keys } => open.insert(id, keys),
             Action::Close { event, keys, copies } => {
-                for row in open.take_matching(&keys) {
-                    out.push(Closed { row, event, deleted, copies: copies.clone() });
+                hit.clear();
+                open.take_matching_into(&keys, &mut hit);
+                if let Some((&last, rest)) = hit.split_last() {
+                    for &row in rest {
+                        out.push(Closed { row, event, deleted, copies: copies.clone() });
+                    }
+                    out.push(Closed { row: last, event, deleted, copies });
                 }
             }
             Action::CloseAll { event } => {

@@ -213,6 +213,9 @@ fn fetch(
         .collect())
 }
 
+/// Ids per fetch statement (one `IN` list).
+const FETCH_CHUNK: usize = 2000;
+
 fn fetch_ids(
     db: &mut dyn Sql,
     files: &Files,
@@ -221,7 +224,7 @@ fn fetch_ids(
     ids: &[i64],
 ) -> Result<Vec<RowOut>, WarehouseError> {
     let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(2000) {
+    for chunk in ids.chunks(FETCH_CHUNK) {
         let marks = vec!["?"; chunk.len()].join(",");
         let params: Vec<Value> = chunk.iter().map(|&i| Value::Int(i)).collect();
         out.extend(fetch(db, files, def, n, &format!("r.ns_id IN ({marks})"), &params)?);
@@ -254,6 +257,9 @@ pub fn at(
         // A long-lived reader (the server, repeated queries) keeps the pages of recent
         // instants in its own cache instead of re-reading them through the OS per query.
         db.batch("PRAGMA cache_size = -65536")?;
+        // Pages read through a memory map instead of a read(2) copy each: an answer
+        // touches pages all over the history, most of them in the OS cache already.
+        db.batch("PRAGMA mmap_size = 17179869184")?;
     }
     let base = snapshot::newest_at_or_before(db, &def.name, t)?;
     let ids = snapshot::alive_ids(db, &n, base.as_ref(), t)?;
