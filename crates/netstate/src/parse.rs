@@ -341,6 +341,32 @@ impl<'a> Splitter<'a> {
     }
 }
 
+/// The IDs of a file so far, to refuse a duplicate. Writers number lines in order, so
+/// while IDs only increase no set is needed; the first one that does not starts a set
+/// of every ID seen.
+#[derive(Default)]
+struct SeenIds {
+    all: Vec<u64>,
+    set: Option<HashSet<u64, foldhash::fast::FixedState>>,
+}
+
+impl SeenIds {
+    /// False when `id` was seen before.
+    fn insert(&mut self, id: u64) -> bool {
+        if let Some(set) = &mut self.set {
+            return set.insert(id);
+        }
+        if self.all.last().is_none_or(|&last| id > last) {
+            self.all.push(id);
+            return true;
+        }
+        let mut set: HashSet<u64, foldhash::fast::FixedState> = self.all.drain(..).collect();
+        let fresh = set.insert(id);
+        self.set = Some(set);
+        fresh
+    }
+}
+
 /// Converts one non-NULL field to a cell of type `ty`.
 pub fn convert(bytes: &[u8], ty: ColType) -> Result<Cell, (Reason, String)> {
     match ty {
@@ -373,14 +399,22 @@ pub fn convert(bytes: &[u8], ty: ColType) -> Result<Cell, (Reason, String)> {
                 ));
             }
             let (lo, hi) = ty.int_range().unwrap_or((0, 0));
-            // Digits accumulate in i128; beyond 39 digits it cannot be in any range.
-            let mut v: i128 = 0;
-            for &d in body {
-                v = v
-                    .checked_mul(10)
-                    .and_then(|x| x.checked_add(i128::from(d - b'0')))
-                    .ok_or_else(|| (Reason::OutOfRange, format!("{} is out of range", shown())))?;
-            }
+            let mut v: i128 = if body.len() <= 18 {
+                // At most 18 digits: below 10^18, so no overflow check is needed.
+                i128::from(body.iter().fold(0i64, |acc, &d| acc * 10 + i64::from(d - b'0')))
+            } else {
+                // Digits accumulate in i128; beyond 39 digits it cannot be in any range.
+                let mut v: i128 = 0;
+                for &d in body {
+                    v = v
+                        .checked_mul(10)
+                        .and_then(|x| x.checked_add(i128::from(d - b'0')))
+                        .ok_or_else(|| {
+                            (Reason::OutOfRange, format!("{} is out of range", shown()))
+                        })?;
+                }
+                v
+            };
             if bytes.first() == Some(&b'-') {
                 v = -v;
             }
@@ -462,12 +496,12 @@ pub fn parse_file(data: &[u8], def: &TableDef) -> Result<Vec<Line>, ParseError> 
     };
     let cols = parse_header(&header, def)?;
     let has_id = cols.iter().any(|c| matches!(c, HeaderCol::Id));
-    let mut seen_ids = HashSet::new();
-    let mut lines = Vec::new();
+    let mut ids = SeenIds::default();
+    // Lines are at least ~2 bytes each; real files' are ~100: reserve for that.
+    let mut lines = Vec::with_capacity(data.len() / 64);
     while let Some(rec) = split.next_record() {
         let line = rec?;
-        let fields: Vec<Option<&[u8]>> =
-            split.fields.iter().map(|f| (!f.null).then(|| split.bytes(f))).collect();
+        let fields = split.fields.iter().map(|f| (!f.null).then(|| split.bytes(f)));
         let fail = |reason: Reason, detail: String| ParseError { line, reason, detail };
         if fields.len() != cols.len() {
             return Err(fail(
@@ -477,9 +511,9 @@ pub fn parse_file(data: &[u8], def: &TableDef) -> Result<Vec<Line>, ParseError> 
         }
         let ty = cols
             .iter()
-            .zip(&fields)
+            .zip(fields.clone())
             .find(|(c, _)| matches!(c, HeaderCol::Type))
-            .and_then(|(_, f)| *f)
+            .and_then(|(_, f)| f)
             .and_then(|b| match b {
                 b"O" => Some(LineType::Open),
                 b"C" => Some(LineType::Close),
@@ -490,7 +524,7 @@ pub fn parse_file(data: &[u8], def: &TableDef) -> Result<Vec<Line>, ParseError> 
         let mut cells = vec![Cell::Null; def.columns.len()];
         let mut created = None;
         let mut id = None;
-        for (col, field) in cols.iter().zip(&fields) {
+        for (col, field) in cols.iter().zip(fields) {
             match col {
                 HeaderCol::Type => {}
                 HeaderCol::Created | HeaderCol::Id => {
@@ -542,7 +576,7 @@ pub fn parse_file(data: &[u8], def: &TableDef) -> Result<Vec<Line>, ParseError> 
             }
         }
         if let Some(id) = id {
-            if !seen_ids.insert(id) {
+            if !ids.insert(id) {
                 return Err(fail(Reason::DuplicateId, format!("ID {id} appears twice")));
             }
         }
