@@ -47,6 +47,8 @@ pub struct Dims {
     pub new_domains: Vec<Vec<Db>>,
     /// The next domain_no.
     pub next_domain: i64,
+    /// Simhashes of bodies seen before, by sha256 (§6.4).
+    pub bodies: crate::simhash::BodyHashes,
 }
 
 impl Dims {
@@ -433,7 +435,7 @@ impl Feeder for VanillaTor {
 }
 
 /// A decoded HTTP body's features (§6.4) and the columns both http feeders share.
-fn http_columns(resp: &J, failure: Option<&J>, is_tor: bool) -> Vec<Db> {
+fn http_columns(resp: &J, failure: Option<&J>, is_tor: bool, dims: &mut Dims) -> Vec<Db> {
     let headers = resp.get("headers").cloned().unwrap_or(J::Object(Default::default()));
     let mut body = bytes_of(resp.get("body").unwrap_or(&J::Null)).ok().flatten();
     let chunked = headers.as_object().is_some_and(|h| {
@@ -456,10 +458,12 @@ fn http_columns(resp: &J, failure: Option<&J>, is_tor: bool) -> Vec<Db> {
     let (sha, sim, tsim, title) = match &body {
         Some(b) => {
             let t = String::from_utf8_lossy(b);
+            let sha: [u8; 32] = Sha256::digest(b).into();
+            let (sim, tsim) = dims.bodies.simhashes(sha, &t);
             (
-                Db::from(hex::encode(Sha256::digest(b))),
-                Db::Int(crate::simhash::simhash(&t) as i64),
-                Db::Int(crate::simhash::simhash(&crate::simhash::html_text(&t)) as i64),
+                Db::from(hex::encode(sha)),
+                Db::Int(sim as i64),
+                Db::Int(tsim as i64),
                 verdict::title(b).map_or(Db::Null, Db::from),
             )
         }
@@ -537,13 +541,18 @@ impl Feeder for HttpControl {
     fn consumes(&self, _test: &str) -> &'static [&'static str] {
         &["control"]
     }
-    fn feed(&self, d: &Datum<'_>, _: &mut Dims, out: &mut Vec<Vec<Db>>) -> Result<(), FeedError> {
+    fn feed(
+        &self,
+        d: &Datum<'_>,
+        dims: &mut Dims,
+        out: &mut Vec<Vec<Db>>,
+    ) -> Result<(), FeedError> {
         let tk = d.tk();
         match d.test() {
             "web_connectivity" => {
                 if let Some(c) = tk.pointer("/control/http_request").filter(|c| c.is_object()) {
                     let mut row = vec![Db::from(d.msm_no)];
-                    let mut cols = http_columns(c, c.get("failure"), false);
+                    let mut cols = http_columns(c, c.get("failure"), false, dims);
                     // The control's body_length is given, not a body.
                     cols[3] = match int(c.get("body_length")) {
                         Db::Int(-1) => Db::Null,
@@ -566,6 +575,7 @@ impl Feeder for HttpControl {
                         r.get("response").unwrap_or(&J::Null),
                         r.get("failure"),
                         true,
+                        dims,
                     ));
                     out.push(row);
                 }
@@ -607,7 +617,12 @@ impl Feeder for HttpRequest {
             &[]
         }
     }
-    fn feed(&self, d: &Datum<'_>, _: &mut Dims, out: &mut Vec<Vec<Db>>) -> Result<(), FeedError> {
+    fn feed(
+        &self,
+        d: &Datum<'_>,
+        dims: &mut Dims,
+        out: &mut Vec<Vec<Db>>,
+    ) -> Result<(), FeedError> {
         let skip_tor = match d.test() {
             "web_connectivity" => false,
             "http_requests" => true,
@@ -619,7 +634,12 @@ impl Feeder for HttpRequest {
                 continue;
             }
             let mut row = vec![Db::from(d.msm_no), text(r.pointer("/request/url"))];
-            row.extend(http_columns(r.get("response").unwrap_or(&J::Null), r.get("failure"), tor));
+            row.extend(http_columns(
+                r.get("response").unwrap_or(&J::Null),
+                r.get("failure"),
+                tor,
+                dims,
+            ));
             out.push(row);
         }
         Ok(())

@@ -181,10 +181,12 @@ pub fn centrifuge_with(
         }
     };
     let mut summary = CentrifugeSummary::default();
+    // Carried from bucket to bucket; preloaded from the bucket before the first (§6.4).
+    let mut bodies = crate::simhash::BodyHashes::default();
     for bucket in buckets {
         let _span = tracing::info_span!("centrifuge", kind = "reports", bucket = %bucket, code_version = versions.code_ver)
             .entered();
-        let lines = bucket_run(data, wh, &bucket, reprocess, versions, &fps, &digest)?;
+        let lines = bucket_run(data, wh, &bucket, reprocess, versions, &fps, &digest, &mut bodies)?;
         if let Some(lines) = lines {
             let n: u64 = lines.iter().map(|l| l.measurements).sum();
             tracing::info!(files = lines.len(), measurements = n, "Bucket centrifuged.");
@@ -383,7 +385,7 @@ impl Dimensions {
             .collect();
         let next_domain = counters.next.get("domain").copied().unwrap_or(1);
         Ok(Dimensions {
-            dims: Dims { domain, new_domains: Vec::new(), next_domain },
+            dims: Dims { domain, new_domains: Vec::new(), next_domain, bodies: Default::default() },
             input,
             new_inputs: Vec::new(),
             software,
@@ -437,6 +439,40 @@ impl Dimensions {
         self.residual.insert(sha, n);
         n
     }
+}
+
+/// Fills the sha256 → simhashes cache with the bodies of the latest bucket before `bucket`
+/// (§6.4): consecutive buckets share most blockpages and sites.
+fn preload_bodies(
+    tx: &mut dyn Sql,
+    bucket: &str,
+    bodies: &mut crate::simhash::BodyHashes,
+) -> Result<(), WarehouseError> {
+    let from = |t: &str| {
+        format!(
+            "SELECT h.body_sha256, h.body_simhash, h.body_text_simhash FROM {t} h
+             JOIN reports_measurement m ON m.msm_no = h.msm_no
+             JOIN reports_report r ON r.report_no = m.report_no
+             JOIN reports_autoclaved a ON a.autoclaved_no = r.autoclaved_no
+             WHERE a.bucket_date = (SELECT MAX(bucket_date) FROM reports_autoclaved WHERE bucket_date < ?)
+               AND h.body_sha256 IS NOT NULL AND h.body_simhash IS NOT NULL AND h.body_text_simhash IS NOT NULL"
+        )
+    };
+    for t in ["reports_http_request", "reports_http_control"] {
+        let r = tx.query(&from(t), &[bucket.into()])?;
+        for row in &r.rows {
+            let mut sha = [0u8; 32];
+            let (Ok(()), Some(s), Some(ts)) = (
+                hex::decode_to_slice(row[0].to_text(), &mut sha),
+                row[1].as_i64(),
+                row[2].as_i64(),
+            ) else {
+                continue;
+            };
+            bodies.insert(sha, (s as u64, ts as u64));
+        }
+    }
+    Ok(())
 }
 
 /// The host of an `http(s)://` URL input, for the API's `domain` filter.
@@ -564,6 +600,7 @@ fn bucket_run(
     versions: &Versions,
     fps: &FingerprintSet,
     digest: &str,
+    bodies: &mut crate::simhash::BodyHashes,
 ) -> Result<Option<Vec<CentrifugeLine>>, ReportsError> {
     let r = wh.query(
         "SELECT filename, file_size, file_crc32, file_sha1 FROM reports_clean_can WHERE bucket = ? ORDER BY filename",
@@ -634,6 +671,10 @@ fn bucket_run(
     let lines = wh.transaction(|tx| -> Result<Vec<CentrifugeLine>, ReportsError> {
         let mut counters = Counters::load(tx)?;
         let mut dims = Dimensions::load(tx, &mut counters)?;
+        if bodies.is_empty() {
+            preload_bodies(tx, &bucket_text, bodies)?;
+        }
+        dims.dims.bodies = std::mem::take(bodies);
         let mut out = Out::default();
         let mut lines = Vec::new();
         let mut touched: Vec<i64> = Vec::new();
@@ -882,6 +923,7 @@ fn bucket_run(
             l.badrows = badrows;
         }
         counters.next.insert("domain".into(), dims.dims.next_domain);
+        *bodies = std::mem::take(&mut dims.dims.bodies);
         counters.save(tx)?;
         views::after(tx, before, &touched, &retracted)?;
         catalog::set_partition(
