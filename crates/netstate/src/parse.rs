@@ -283,6 +283,19 @@ impl<'a> Splitter<'a> {
         } else {
             let mut last_raw_cr = false;
             loop {
+                // Plain bytes up to the next byte with a meaning are copied as one run.
+                let rest = d.get(self.pos..).unwrap_or_default();
+                let run = rest
+                    .iter()
+                    .position(|&c| matches!(c, b',' | b'\n' | b'\\'))
+                    .unwrap_or(rest.len());
+                if run > 0 {
+                    let plain = rest.get(..run).unwrap_or_default();
+                    val.extend_from_slice(plain);
+                    raw_len += run;
+                    last_raw_cr = plain.last() == Some(&b'\r');
+                    self.pos += run;
+                }
                 let Some(&c) = d.get(self.pos) else {
                     return Err(fail(
                         start,
@@ -313,7 +326,8 @@ impl<'a> Splitter<'a> {
                         end = End::Field;
                         break;
                     }
-                    b'\n' => {
+                    _ => {
+                        // LF: the only other byte the run stops at.
                         self.pos += 1;
                         self.line += 1;
                         if last_raw_cr {
@@ -322,12 +336,6 @@ impl<'a> Splitter<'a> {
                         }
                         end = End::Record;
                         break;
-                    }
-                    _ => {
-                        raw_len += 1;
-                        val.push(c);
-                        last_raw_cr = c == b'\r';
-                        self.pos += 1;
                     }
                 }
             }
