@@ -129,7 +129,8 @@ struct DatumIn {
     id: String,
     src_sha1: String,
     loc: vantage_can::Locator,
-    msm: Result<J, String>,
+    /// Its line in the report's member text, or why there is none.
+    line: Result<std::ops::Range<usize>, String>,
 }
 
 /// One report of a clean can.
@@ -138,6 +139,17 @@ struct ReportIn {
     src_sha1: String,
     src_cutoff: Option<i64>,
     datums: Vec<DatumIn>,
+    /// The member's text. Datums are parsed one at a time as they are fed, so only one
+    /// tree is alive at once (trees of whole cans were several times the text).
+    text: Vec<u8>,
+}
+
+impl ReportIn {
+    /// A datum's measurement.
+    fn parse(&self, d: &DatumIn) -> Result<J, String> {
+        let range = d.line.clone()?;
+        serde_json::from_slice(&self.text[range]).map_err(|e| e.to_string())
+    }
 }
 
 /// Centrifuges every bucket with new or outdated clean cans (or one bucket); with
@@ -259,6 +271,7 @@ fn read_can(path: &std::path::Path) -> Result<Vec<ReportIn>, ReportsError> {
                 src_sha1: s("src_sha1"),
                 src_cutoff: None,
                 datums: Vec::new(),
+                text: Vec::new(),
             }),
             Some("datum") => {
                 if let Some(r) = reports.last_mut() {
@@ -272,7 +285,7 @@ fn read_can(path: &std::path::Path) -> Result<Vec<ReportIn>, ReportsError> {
                             intra_off: 0,
                             intra_size: 0,
                         },
-                        msm: Err(String::new()),
+                        line: Err(String::new()),
                     });
                 }
             }
@@ -311,11 +324,12 @@ fn read_can(path: &std::path::Path) -> Result<Vec<ReportIn>, ReportsError> {
             d.loc = rec.locator;
             let start = usize::try_from(rec.member_off).unwrap_or(usize::MAX);
             let end = start.saturating_add(usize::try_from(rec.size).unwrap_or(usize::MAX));
-            d.msm = match bytes.get(start..end) {
-                Some(line) => serde_json::from_slice(line).map_err(|e| e.to_string()),
+            d.line = match bytes.get(start..end) {
+                Some(_) => Ok(start..end),
                 None => Err(format!("record at {start} outside the member")),
             };
         }
+        r.text = bytes;
     }
     Ok(reports)
 }
@@ -728,8 +742,9 @@ fn bucket_run(
                     let mut updates: BTreeMap<&'static str, (&'static dyn Feeder, Vec<Vec<Db>>)> = BTreeMap::new();
                     for rep in &reports {
                         for di in &rep.datums {
-                            let (Some(no), Ok(msm)) = (nos.get(&di.uid), &di.msm) else { continue };
-                            let d = Datum::new(*no, msm, fps);
+                            let Some(no) = nos.get(&di.uid) else { continue };
+                            let Ok(msm) = rep.parse(di) else { continue };
+                            let d = Datum::new(*no, &msm, fps);
                             let (_, mcols) = feed_one(&d, which, &mut dims.dims, &mut out);
                             for (f, row) in mcols {
                                 updates.entry(f.name()).or_insert((f, Vec::new())).1.push(row);
@@ -771,11 +786,11 @@ fn bucket_run(
                     let mut kept = 0u64;
                     for rep in &reports {
                         // The reference datum: the first whose metadata is valid.
-                        let reference = rep.datums.iter().find_map(|d| d.msm.as_ref().ok().filter(|m| bad_meta(m).is_none()));
-                        let Some(reference) = reference else {
+                        let reference = rep.datums.iter().find_map(|d| rep.parse(d).ok().filter(|m| bad_meta(m).is_none()));
+                        let Some(reference) = reference.as_ref() else {
                             for d in &rep.datums {
-                                let reason = match &d.msm {
-                                    Ok(m) => bad_meta(m).unwrap_or_default(),
+                                let reason = match rep.parse(d) {
+                                    Ok(m) => bad_meta(&m).unwrap_or_default(),
                                     Err(e) => format!("unreadable datum {}: {e}", d.uid),
                                 };
                                 badmeta_rows.push(vec![Db::from(autoclaved_no), Db::Null, format!("{}: {reason}", d.uid).into()]);
@@ -829,7 +844,8 @@ fn bucket_run(
                         line.reports += 1;
                         let mut rank = 0usize;
                         for di in &rep.datums {
-                            let msm = match &di.msm {
+                            let parsed = rep.parse(di);
+                            let msm = match &parsed {
                                 Ok(m) => m,
                                 Err(e) => {
                                     badmeta_rows.push(vec![Db::from(autoclaved_no), report_no.into(), format!("{}: unreadable datum: {e}", di.uid).into()]);
