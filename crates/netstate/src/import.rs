@@ -270,11 +270,15 @@ fn move_loaded(from: &Path, loaded: &Path, name: &str) -> Result<(), ImportError
         let path = path.to_path_buf();
         move |source| ImportError::Io { path, source }
     };
-    let mine = std::fs::read(from).map_err(io(from))?;
+    // Read only when a name is taken: the common move is a rename and nothing else.
+    let mut mine: Option<Vec<u8>> = None;
     let mut dest = loaded.join(name);
     let mut k = 0;
     while dest.exists() {
-        if std::fs::read(&dest).map_err(io(&dest))? == mine {
+        if mine.is_none() {
+            mine = Some(std::fs::read(from).map_err(io(from))?);
+        }
+        if Some(std::fs::read(&dest).map_err(io(&dest))?) == mine {
             return std::fs::remove_file(from).map_err(io(from));
         }
         k += 1;

@@ -157,7 +157,7 @@ fn fetch(
         copies.iter().map(|&i| format!(", c.{}", def.columns[i].sql_name())).collect();
     let sql = format!(
         "SELECT r.ns_id, r.ns_file_id, r.ns_ikey, r.ns_line, r.created_dt,
-                c.deleted_dt, e.ns_file_id, e.ns_ikey, e.ns_line, e.created_dt{cols}{copy_cols}
+                c.deleted_dt, c.ns_file_id, e.ns_ikey, e.ns_line{cols}{copy_cols}
          FROM {row} r LEFT JOIN {close} c ON c.row_id = r.ns_id LEFT JOIN {event} e ON e.ns_id = c.event_id
          WHERE {cond}",
         row = n.row,
@@ -166,7 +166,9 @@ fn fetch(
     );
     let rows = db.query(&sql, params)?;
     let ncols = def.columns.len();
-    const V: usize = 10;
+    // A close row holds its event's file and time (DELETED_DT = the event's CREATED_DT),
+    // so only the event's ID and line come from the join.
+    const V: usize = 9;
     Ok(rows
         .rows
         .iter()
@@ -190,7 +192,7 @@ fn fetch(
                 }
                 TableKind::State => match r.get(5).and_then(Value::as_i64) {
                     Some(d) => {
-                        let (csource, co) = files.order(i(6), i(7), i(8), i(9));
+                        let (csource, co) = files.order(i(6), i(7), i(8), d);
                         let by = format!("{csource}/{}:{}", co.file, co.line as i64);
                         (Some(d), Some(by), Some(co))
                     }
