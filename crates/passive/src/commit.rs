@@ -9,8 +9,9 @@
 //! and wait only when the queue is full. Commits therefore overlap with decoding and
 //! processing, no thread exists only to write, and with one worker the run is the plain
 //! sequence compute, commit, compute, commit. Only that connection writes, so its page
-//! cache stays valid between transactions; the WAL is checkpointed by a worker after it
-//! leaves the writer (a passive checkpoint runs alongside a writer), not inside a commit.
+//! cache stays valid between transactions; the WAL is checkpointed by the writer between
+//! two commits, so that the checkpoint catches up and the WAL starts over (see
+//! [`Committer::checkpoint`]).
 //!
 //! On PostgreSQL every worker commits its own batches on its own connection, in parallel;
 //! rows are sorted by key ([`crate::sink`]) so concurrent sessions of one node never
@@ -83,12 +84,12 @@ pub(crate) struct Committer {
     moved: Mutex<HashSet<SessionKey>>,
     commits: AtomicU64,
     checkpointed_at: AtomicU64,
-    checkpointing: AtomicBool,
     crash_after: Option<u64>,
     stop: AtomicBool,
-    /// Nanoseconds waiting for the writer, and inside commits.
+    /// Nanoseconds waiting for the writer, inside commits, and checkpointing.
     wait_ns: AtomicU64,
     commit_ns: AtomicU64,
+    checkpoint_ns: AtomicU64,
 }
 
 fn nanos(since: Instant) -> u64 {
@@ -111,11 +112,11 @@ impl Committer {
             moved: Mutex::new(HashSet::new()),
             commits: AtomicU64::new(0),
             checkpointed_at: AtomicU64::new(0),
-            checkpointing: AtomicBool::new(false),
             crash_after,
             stop: AtomicBool::new(false),
             wait_ns: AtomicU64::new(0),
             commit_ns: AtomicU64::new(0),
+            checkpoint_ns: AtomicU64::new(0),
         }
     }
 
@@ -130,7 +131,7 @@ impl Committer {
     }
 
     /// Hands over a batch. `own` is the worker's connection: it commits there on
-    /// PostgreSQL, and checkpoints from there on SQLite.
+    /// PostgreSQL.
     pub fn submit(&self, own: &mut Warehouse, batch: Batch) -> Result<(), PassiveError> {
         let r = match &self.writer {
             None => self.commit(own, batch),
@@ -140,7 +141,7 @@ impl Committer {
                     q.push_back(batch);
                     q.len() > self.limit
                 };
-                self.drain(writer, full).map(|()| self.checkpoint(own))
+                self.drain(writer, full)
             }
         };
         if r.is_err() {
@@ -163,10 +164,11 @@ impl Committer {
         std::mem::take(&mut *lock(&self.results))
     }
 
-    /// Seconds waited for the writer and spent committing, summed over threads.
-    pub fn seconds(&self) -> (f64, f64) {
+    /// Seconds waited for the writer, spent committing and checkpointing, summed over
+    /// threads.
+    pub fn seconds(&self) -> (f64, f64, f64) {
         let s = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64 / 1e9;
-        (s(&self.wait_ns), s(&self.commit_ns))
+        (s(&self.wait_ns), s(&self.commit_ns), s(&self.checkpoint_ns))
     }
 
     /// Drains the queue if the writer is free (or, with `wait`, once it is).
@@ -190,6 +192,7 @@ impl Committer {
                 let Some(b) = next else { break };
                 self.commit(&mut guard, b)?;
             }
+            self.checkpoint(&mut guard);
             drop(guard);
             // A batch queued while we were releasing the writer would wait for the next
             // submit; take it now unless somebody else already holds the writer.
@@ -236,20 +239,23 @@ impl Committer {
         Ok(())
     }
 
-    /// A passive checkpoint of the WAL every [`CHECKPOINT_EVERY`] commits, by one worker
-    /// at a time and outside the writer.
-    fn checkpoint(&self, own: &mut Warehouse) {
+    /// A passive checkpoint of the WAL every [`CHECKPOINT_EVERY`] commits, run by the
+    /// writer between two commits. No frame can be appended while it runs, so it copies
+    /// the whole WAL back and the next commit starts the WAL over from its beginning. A
+    /// checkpoint beside the writer never caught up with it: the WAL then only grew (to
+    /// most of a GiB per run), every commit wrote into new file pages, and the commit time
+    /// doubled with a second worker.
+    fn checkpoint(&self, writer: &mut Warehouse) {
         let n = self.commits.load(Ordering::SeqCst);
-        if n < self.checkpointed_at.load(Ordering::SeqCst) + CHECKPOINT_EVERY
-            || self.checkpointing.swap(true, Ordering::SeqCst)
-        {
+        if n < self.checkpointed_at.load(Ordering::SeqCst) + CHECKPOINT_EVERY {
             return;
         }
-        if let Err(e) = own.query("PRAGMA wal_checkpoint(PASSIVE)", &[]) {
+        let t = Instant::now();
+        if let Err(e) = writer.query("PRAGMA wal_checkpoint(PASSIVE)", &[]) {
             tracing::warn!(error = %e, "WAL checkpoint failed; the next one retries.");
         }
+        self.checkpoint_ns.fetch_add(nanos(t), Ordering::Relaxed);
         self.checkpointed_at.store(n, Ordering::SeqCst);
-        self.checkpointing.store(false, Ordering::SeqCst);
     }
 }
 

@@ -203,11 +203,12 @@ pub(crate) fn process_locked(
         // Chunks still queued when the last worker finished.
         committer.finish()?;
     }
-    let (lock_wait, commit) = committer.seconds();
+    let (lock_wait, commit, checkpoint) = committer.seconds();
     tracing::info!(
         compute = compute_ns.load(Ordering::Relaxed) as f64 / 1e9,
         lock_wait,
         commit,
+        checkpoint,
         sessions = jobs.len(),
         workers,
         seconds = started.elapsed().as_secs_f64(),
