@@ -196,12 +196,8 @@ impl Parser<'_> {
         let mut out: Vec<u8> = Vec::new();
         loop {
             let start = self.i;
-            while let Some(c) = self.peek() {
-                if c == b'"' || c == b'\\' {
-                    break;
-                }
-                self.i += 1;
-            }
+            let rest = &self.b[start.min(self.b.len())..];
+            self.i = start + memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
             out.extend_from_slice(&self.b[start..self.i]);
             match self.peek() {
                 None => return Err(self.err("unterminated string")),
@@ -313,7 +309,12 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &c) in bytes.iter().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        i += plain_prefix(&bytes[i..]);
+        let Some(&c) = bytes.get(i) else { break };
+        let at = i;
+        i += 1;
         let esc: &[u8] = match c {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -323,19 +324,45 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
             0x08 => b"\\b",
             0x0c => b"\\f",
             0..=0x1f => {
-                out.extend_from_slice(&bytes[start..i]);
+                out.extend_from_slice(&bytes[start..at]);
                 out.extend_from_slice(format!("\\u{c:04x}").as_bytes());
-                start = i + 1;
+                start = i;
                 continue;
             }
             _ => continue,
         };
-        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(&bytes[start..at]);
         out.extend_from_slice(esc);
-        start = i + 1;
+        start = i;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// How many leading bytes of `b` need no escape (not `"`, `\\`, or below 0x20): eight at a
+/// time while no byte of a word is a candidate (strings are mostly plain).
+#[inline]
+fn plain_prefix(b: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut i = 0;
+    while let Some(w) = b.get(i..i + 8) {
+        let w = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+        // Any byte < 0x20, == '"' or == '\\' (exact: a zero test per class).
+        let low = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+        if low | has_zero(w ^ (ONES * 0x22)) | has_zero(w ^ (ONES * 0x5c)) != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c < 0x20 || c == b'"' || c == b'\\' {
+            break;
+        }
+        i += 1;
+    }
+    i
 }
 
 /// `{"data": <base64>, "format": "base64"}`, OONI's form for bytes that are not text.
@@ -408,6 +435,33 @@ mod tests {
         #[test]
         fn never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
             let _ = parse(&bytes);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn strings_escape_as_rule_19_says(text in "(?s)[a-z\"\\\\\u{0}-\u{1f}\u{e9}\u{4e2d} ]{0,40}") {
+            let mut want = String::from("\"");
+            for c in text.chars() {
+                match c {
+                    '"' => want.push_str("\\\""),
+                    '\\' => want.push_str("\\\\"),
+                    '\n' => want.push_str("\\n"),
+                    '\r' => want.push_str("\\r"),
+                    '\t' => want.push_str("\\t"),
+                    '\u{8}' => want.push_str("\\b"),
+                    '\u{c}' => want.push_str("\\f"),
+                    c if (c as u32) < 0x20 => want.push_str(&format!("\\u{:04x}", c as u32)),
+                    c => want.push(c),
+                }
+            }
+            want.push('"');
+            let mut out = Vec::new();
+            write_str(&mut out, &text);
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), want.clone());
+            // Parsed back to the same text.
+            let back = parse(want.as_bytes()).unwrap();
+            proptest::prop_assert_eq!(back, Value::Str(text));
         }
     }
 }

@@ -71,7 +71,7 @@ fn lines(bytes: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
             return None;
         }
         let rest = &bytes[off..];
-        let len = rest.iter().position(|&b| b == b'\n').map(|p| p + 1).unwrap_or(rest.len());
+        let len = memchr::memchr(b'\n', rest).map(|p| p + 1).unwrap_or(rest.len());
         let start = off;
         off += len;
         Some((start, &rest[..len]))
