@@ -245,26 +245,33 @@ struct CleanOut {
     badblobs: Vec<Vec<Db>>,
 }
 
-/// Whether another bucket (or, outside `--reclean`, another can of this bucket) keeps `uid`.
-fn uid_taken_elsewhere(
+/// Which of `uids` another bucket (or, outside `--reclean`, another can of this bucket)
+/// keeps: one query per few hundred uids rather than one per datum.
+fn uids_taken_elsewhere(
     wh: &mut Warehouse,
-    uid: &str,
+    uids: &[&str],
     bucket: &str,
     can: &str,
     reclean: bool,
-) -> Result<bool, ReportsError> {
-    let r = if reclean {
-        wh.query(
-            "SELECT 1 FROM reports_datum_locator WHERE uid = ? AND bucket <> ?",
-            &[uid.into(), bucket.into()],
-        )?
-    } else {
-        wh.query(
-            "SELECT 1 FROM reports_datum_locator WHERE uid = ? AND NOT (bucket = ? AND can = ?)",
-            &[uid.into(), bucket.into(), can.into()],
-        )?
-    };
-    Ok(!r.rows.is_empty())
+) -> Result<HashSet<String>, ReportsError> {
+    let mut taken = HashSet::new();
+    for chunk in uids.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let mut params: Vec<Db> = chunk.iter().map(|u| Db::from(*u)).collect();
+        let sql = if reclean {
+            params.push(bucket.into());
+            format!("SELECT uid FROM reports_datum_locator WHERE uid IN ({marks}) AND bucket <> ?")
+        } else {
+            params.push(bucket.into());
+            params.push(can.into());
+            format!(
+                "SELECT uid FROM reports_datum_locator WHERE uid IN ({marks}) AND NOT (bucket = ? AND can = ?)"
+            )
+        };
+        let r = wh.query(&sql, &params)?;
+        taken.extend(r.rows.iter().map(|r| r[0].to_text()));
+    }
+    Ok(taken)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -312,10 +319,18 @@ fn clean_can(
             Source { bucket, name: &name, bridge_db: db },
         );
         // §5.4: a uid already kept becomes a later datum's badblob `duplicate_uid`.
+        let uids: Vec<&str> = result
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Datum(d) => Some(d.uid.as_str()),
+                Item::Badblob(_) => None,
+            })
+            .collect();
+        let elsewhere = uids_taken_elsewhere(wh, &uids, bucket, &can_name, reclean)?;
         for item in result.items.iter_mut() {
             if let Item::Datum(d) = item {
-                let dup = seen.contains(&d.uid)
-                    || uid_taken_elsewhere(wh, &d.uid, bucket, &can_name, reclean)?;
+                let dup = seen.contains(&d.uid) || elsewhere.contains(&d.uid);
                 if dup {
                     *item = Item::Badblob(report::Badblob {
                         src_off: d.src_off,
