@@ -50,6 +50,7 @@ one SQLite
 if [ -n "$pg" ]; then
   # A schema of our own per bench (never the shared database's public schema), dropped at exit.
   schema="vantage_bench_$$"
+  export PGOPTIONS='-c client_min_messages=warning' # no NOTICE per dropped table in the output
   psql -q "$pg" -c "CREATE SCHEMA $schema" >/dev/null
   trap 'psql -q "$pg" -c "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
   case "$pg" in *\?*) sep='&';; *) sep='?';; esac
