@@ -39,8 +39,6 @@ pub(crate) struct SessionResult {
     pub advanced: BTreeMap<String, u64>,
     /// Rows written.
     pub rows: u64,
-    /// Whether the session's uptime span was written.
-    pub span_written: bool,
 }
 
 impl SessionResult {
@@ -49,7 +47,6 @@ impl SessionResult {
             *self.advanced.entry(p).or_default() += n;
         }
         self.rows += other.rows;
-        self.span_written |= other.span_written;
     }
 }
 

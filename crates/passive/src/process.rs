@@ -217,16 +217,12 @@ pub(crate) fn process_locked(
     let results = committer.results();
     let mut report = ProcessReport::default();
     let mut per: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    let mut span_nodes = BTreeSet::new();
-    for (key, s) in results {
+    for (_, s) in results {
         report.rows_written += s.rows;
         for (p, n) in s.advanced {
             let e = per.entry(p).or_default();
             e.0 += 1;
             e.1 += n;
-        }
-        if s.span_written {
-            span_nodes.insert(key.node_id.clone());
         }
     }
     if let Some(n) = outcomes.iter().find_map(|(_, r)| match r {
@@ -271,7 +267,7 @@ pub(crate) fn process_locked(
         }
         if availability {
             availability_ranges(tx, &nodes)?;
-            uptime(tx, &span_nodes)?;
+            uptime(tx)?;
         }
         Ok::<(), WarehouseError>(())
     })?;
@@ -537,7 +533,6 @@ fn run_session(wh: &mut Warehouse, job: &Job, ctx: &Ctx<'_>) -> Result<(), Passi
             })
             .collect();
         result.rows = out.rows() as u64;
-        result.span_written = out.span.is_some();
         drop(out);
         let batch = Batch { key: k.clone(), expect: db_state_pos, statements, partitions, result };
         ctx.compute_ns.fetch_add(
@@ -680,20 +675,35 @@ pub fn merge_spans(mut spans: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
     out
 }
 
-/// Recomputes the uptime intervals of the given nodes from their session spans.
-fn uptime(db: &mut dyn Sql, nodes: &BTreeSet<String>) -> Result<(), WarehouseError> {
+/// Rewrites the uptime intervals of every node whose stored intervals differ from those
+/// its stored session spans merge into. Derived from the tables, not from what this run
+/// wrote: a run that stopped after committing a node's last spans (a crash, a failed
+/// commit) leaves that node's intervals behind, and a later run that has nothing left to
+/// do for the node must still bring them up to date.
+fn uptime(db: &mut dyn Sql) -> Result<(), WarehouseError> {
+    type Intervals = BTreeMap<String, Vec<(i64, i64)>>;
+    let read = |db: &mut dyn Sql, sql: &str| -> Result<Intervals, WarehouseError> {
+        let mut out = Intervals::new();
+        for r in db.query(sql, &[])?.rows {
+            let (lo, hi) = (r[1].as_i64().unwrap_or(0), r[2].as_i64().unwrap_or(0));
+            out.entry(r[0].to_text()).or_default().push((lo, hi));
+        }
+        Ok(out)
+    };
+    let spans = read(db, "SELECT node_id, start_us, end_us FROM passive_session_spans")?;
+    let mut stored = read(db, "SELECT node_id, start_us, end_us FROM passive_uptime_intervals")?;
+    let mut nodes: BTreeSet<&String> = spans.keys().collect();
+    nodes.extend(stored.keys());
+    let nodes: Vec<String> = nodes.into_iter().cloned().collect();
     for n in nodes {
-        let rows = db.query(
-            "SELECT start_us, end_us FROM passive_session_spans WHERE node_id = ?",
-            &[n.as_str().into()],
-        )?;
-        let spans = rows
-            .rows
-            .iter()
-            .map(|r| (r[0].as_i64().unwrap_or(0), r[1].as_i64().unwrap_or(0)))
-            .collect();
+        let want = merge_spans(spans.get(&n).cloned().unwrap_or_default());
+        let mut have = stored.remove(&n).unwrap_or_default();
+        have.sort_unstable();
+        if want == have {
+            continue;
+        }
         db.execute("DELETE FROM passive_uptime_intervals WHERE node_id = ?", &[n.as_str().into()])?;
-        for (lo, hi) in merge_spans(spans) {
+        for (lo, hi) in want {
             db.execute(
                 "INSERT INTO passive_uptime_intervals (node_id, start_us, end_us) VALUES (?, ?, ?)",
                 &[n.as_str().into(), lo.into(), hi.into()],
