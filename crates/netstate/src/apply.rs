@@ -396,10 +396,18 @@ pub fn apply_lines(
         vec!["row_id".into(), "event_id".into(), "ns_file_id".into(), "deleted_dt".into()];
     close_cols.extend(copies.iter().map(|&i| def.columns[i].sql_name()));
     let close_cols: Vec<&str> = close_cols.iter().map(String::as_str).collect();
-    // In row order: the close table is keyed by row, so its inserts append instead of
-    // splitting pages all over it.
+    // SQLite keeps the close table in row order (row_id is its rowid): inserted in row
+    // order, they append instead of splitting pages all over it. PostgreSQL keeps a heap
+    // in insertion order, and its DELETED_DT index is BRIN (block ranges): inserted in
+    // DELETED_DT order, each file's closes fill blocks of a narrow time range, so the
+    // range scans of snapshots and `at` read those blocks only. In row order every block
+    // range spanned the whole history, and each of those scans read the whole table.
     let mut closed = closed;
-    closed.sort_unstable_by_key(|c| c.row);
+    if db.backend() == vantage_warehouse::Backend::Postgres {
+        closed.sort_unstable_by_key(|c| (c.deleted, c.row));
+    } else {
+        closed.sort_unstable_by_key(|c| c.row);
+    }
     let mut close_values = Pending::new(&n.close, &close_cols, chunk);
     for c in closed {
         let fid = event_files.get(&c.event).copied().unwrap_or(file_id);

@@ -153,6 +153,35 @@ pub fn alive_ids(
     base: Option<&Snapshot>,
     t: i64,
 ) -> Result<Vec<i64>, WarehouseError> {
+    let created = created_ids(db, n, base, t)?;
+    alive_from(db, n, base, t, created)
+}
+
+/// Ids of the rows created in (base, t] (base: a snapshot, or none: −∞), one range scan.
+fn created_ids(
+    db: &mut dyn Sql,
+    n: &Names,
+    base: Option<&Snapshot>,
+    t: i64,
+) -> Result<Vec<i64>, WarehouseError> {
+    let since = base.map_or(i64::MIN, |s| s.ts);
+    id_list(
+        db,
+        "ns_id",
+        &format!("FROM {} WHERE created_dt > ? AND created_dt <= ?", n.row),
+        &[Value::Int(since), Value::Int(t)],
+    )
+}
+
+/// [`alive_ids`] given `created`, the [`created_ids`] of the same (base, t]: the caller
+/// that also needs their count scans the range once.
+fn alive_from(
+    db: &mut dyn Sql,
+    n: &Names,
+    base: Option<&Snapshot>,
+    t: i64,
+    created: Vec<i64>,
+) -> Result<Vec<i64>, WarehouseError> {
     let since = base.map_or(i64::MIN, |s| s.ts);
     let range = [Value::Int(since), Value::Int(t)];
     let mut removed = id_list(
@@ -163,12 +192,7 @@ pub fn alive_ids(
     )?;
     removed.sort_unstable();
     let mut alive: Vec<i64> = base.map(|s| s.members.clone()).unwrap_or_default();
-    alive.extend(id_list(
-        db,
-        "ns_id",
-        &format!("FROM {} WHERE created_dt > ? AND created_dt <= ?", n.row),
-        &range,
-    )?);
+    alive.extend(created);
     alive.sort_unstable();
     alive.dedup();
     alive.retain(|id| removed.binary_search(id).is_err());
@@ -244,15 +268,11 @@ pub fn maintain(
     if newest.is_some_and(|s| w <= s.ts) {
         return Ok(done);
     }
-    let since = newest.map_or(i64::MIN, |s| s.ts);
-    let created = db
-        .query_i64(
-            &format!("SELECT COUNT(*) FROM {} WHERE created_dt > ? AND created_dt <= ?", n.row),
-            &[since.into(), w.into()],
-        )?
-        .unwrap_or(0);
-    if u64::try_from(created).unwrap_or(0) >= every {
-        let snap = Snapshot { ts: w, members: alive_ids(db, n, newest, w)? };
+    // The rows created since the newest snapshot are both the count the rule asks for
+    // and the new snapshot's additions: one range scan, not a COUNT and then the ids.
+    let created = created_ids(db, n, newest, w)?;
+    if created.len() as u64 >= every {
+        let snap = Snapshot { ts: w, members: alive_from(db, n, newest, w, created)? };
         store(db, table, &snap)?;
         done.created = Some(w);
     }
