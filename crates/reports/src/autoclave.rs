@@ -310,7 +310,7 @@ fn clean_can(
     let mut badblobs = Vec::new();
     let (mut text_pos, mut predicted) = (0u64, Vec::new());
     for entry in can.members().cloned().collect::<Vec<_>>() {
-        let bytes = can.read_entry(&entry)?;
+        let bytes = crate::member::read(&can, raw, &entry)?;
         let textname = entry.name.clone();
         let name = textname.rsplit('/').next().unwrap_or(&textname).to_string();
         let mut result = report::autoclave(

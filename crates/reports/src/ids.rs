@@ -19,6 +19,27 @@ pub fn src_sha1(pieces: &[&[u8]]) -> [u8; 20] {
     h.finalize().into()
 }
 
+/// The sha1 state after a prefix (a YAML report's header frame), so each entry's
+/// [`src_sha1`] hashes only the entry frame instead of the header again.
+#[derive(Clone)]
+pub struct PrefixSha1(Sha1);
+
+impl PrefixSha1 {
+    /// Hashes `prefix` once.
+    pub fn new(prefix: &[u8]) -> PrefixSha1 {
+        let mut h = Sha1::new();
+        Digest::update(&mut h, prefix);
+        PrefixSha1(h)
+    }
+
+    /// sha1 of the prefix followed by `rest`: equal to `src_sha1(&[prefix, rest])`.
+    pub fn with(&self, rest: &[u8]) -> [u8; 20] {
+        let mut h = self.0.clone();
+        Digest::update(&mut h, rest);
+        h.finalize().into()
+    }
+}
+
 /// The first 16 bytes of a digest as a lower-case 8-4-4-4-12 UUID (the derived `id`).
 pub fn uuid_of(digest: &[u8; 20]) -> String {
     let h = hex::encode(&digest[..16]);
@@ -94,6 +115,14 @@ mod tests {
     fn uuid_layout() {
         let d = [0xabu8; 20];
         assert_eq!(uuid_of(&d), "abababab-abab-abab-abab-abababababab");
+    }
+
+    #[test]
+    fn prefix_sha1_is_sha1_of_both() {
+        let p = PrefixSha1::new(b"---\nheader\n...\n");
+        for rest in [&b""[..], b"x", &[7u8; 200][..]] {
+            assert_eq!(p.with(rest), src_sha1(&[b"---\nheader\n...\n", rest]));
+        }
     }
 
     #[test]

@@ -29,6 +29,7 @@ mod demo;
 mod error;
 mod fingerprints;
 mod ingest;
+mod member;
 mod redact;
 mod run;
 mod schema;

@@ -173,7 +173,7 @@ impl Run<'_> {
     }
 
     fn yaml(&mut self) {
-        let mut header: Option<(Map, usize, usize)> = None;
+        let mut header: Option<(Map, ids::PrefixSha1)> = None;
         let mut bad_header = false;
         for (i, piece) in slice::yaml(self.bytes).into_iter().enumerate() {
             let (off, len) = match piece {
@@ -200,7 +200,7 @@ impl Run<'_> {
                             }
                         }
                         self.out.header = Some((off as u64, len as u64));
-                        header = Some((h, off, len));
+                        header = Some((h, ids::PrefixSha1::new(frame)));
                     }
                     _ => {
                         bad_header = true;
@@ -209,11 +209,11 @@ impl Run<'_> {
                 }
                 continue;
             }
-            let Some((h, hoff, hlen)) = header.as_mut() else {
+            let Some((h, hsha)) = header.as_mut() else {
                 self.blob(off, len, BlobReason::NoHeader);
                 continue;
             };
-            let sha = ids::src_sha1(&[part(self.bytes, *hoff, *hlen), frame]);
+            let sha = hsha.with(frame);
             match parsed {
                 Err(_) => self.blob(off, len, BlobReason::YamlError),
                 Ok(Value::Null) => self.out.nulls += 1,

@@ -307,20 +307,7 @@ fn read_can(path: &std::path::Path) -> Result<Vec<ReportIn>, ReportsError> {
                 ),
             });
         };
-        // Each LZ4 frame's checksum is checked as it is read; the member's sha1 is
-        // `vantage verify`'s (and autoclave's, which wrote it) to check, not every reader's.
-        let bytes = can.read_locator(&entry.locator)?;
-        if bytes.len() as u64 != entry.size {
-            return Err(ReportsError::Mismatch {
-                path: path.into(),
-                message: format!(
-                    "{}: {} bytes read for a member of {}",
-                    r.textname,
-                    bytes.len(),
-                    entry.size
-                ),
-            });
-        }
+        let bytes = crate::member::read(&can, path, &entry)?;
         let records = can.records(&r.textname);
         if records.len() != r.datums.len() {
             return Err(ReportsError::Mismatch {
