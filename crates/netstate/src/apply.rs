@@ -364,6 +364,7 @@ pub fn apply_lines(
     row_values.flush(db)?;
     event_values.flush(db)?;
     if def.kind == TableKind::Event {
+        summarize_time_indexes(db, n, false)?;
         return Ok(out);
     }
     let mut event_files: HashMap<i64, i64> = HashMap::new();
@@ -418,6 +419,24 @@ pub fn apply_lines(
         close_values.flush_if_full(db)?;
     }
     close_values.flush(db)?;
+    summarize_time_indexes(db, n, true)?;
     *open = Some(set);
     Ok(out)
+}
+
+/// On PostgreSQL, brings the BRIN indexes of CREATED_DT and DELETED_DT up to date with the
+/// rows just stored. A BRIN index leaves block ranges filled after its last summary
+/// unsummarized, and a range scan must read every such block: without this, each
+/// snapshot's and `at`'s range scans read the whole history appended since the last
+/// VACUUM. Summarizing reads only the new ranges, inside the file's transaction.
+fn summarize_time_indexes(db: &mut dyn Sql, n: &Names, closes: bool) -> Result<(), WarehouseError> {
+    if db.backend() != vantage_warehouse::Backend::Postgres {
+        return Ok(());
+    }
+    let mut sql = format!("SELECT brin_summarize_new_values('{}_created'::regclass)", n.row);
+    if closes {
+        sql.push_str(&format!(" + brin_summarize_new_values('{}_deleted'::regclass)", n.close));
+    }
+    db.query_i64(&sql, &[])?;
+    Ok(())
 }
