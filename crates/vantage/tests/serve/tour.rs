@@ -230,7 +230,14 @@ fn passive(addr: SocketAddr, root: &Path, wh: &Path) {
             wh,
             "SELECT COUNT(*) FROM catalog_partitions WHERE kind = 'passive' AND state = 'pending'",
         );
-        want > 0 && pending == 0 && sum(&get(addr, total)) == want
+        // Settled means every upload is ingested (both routers have sessions) and
+        // processed through the rollup (availability ranges current), so no later tick
+        // changes what the checks below compare; a tick between an answer and its SQL
+        // check would make them disagree.
+        let routers = scalar(wh, "SELECT COUNT(DISTINCT node_id) FROM passive_sessions");
+        let unranged =
+            scalar(wh, "SELECT COUNT(*) FROM passive_sessions WHERE ranges_updates <> updates");
+        want > 0 && pending == 0 && routers == 2 && unranged == 0 && sum(&get(addr, total)) == want
     });
     assert!(settled, "the passive ticks never processed the uploads");
     let by_domain = ok(
