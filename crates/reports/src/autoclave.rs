@@ -99,7 +99,7 @@ pub fn autoclave(
     for bucket in buckets {
         let _span = tracing::info_span!("autoclave", kind = "reports", bucket = %bucket, code_version = AUTOCLAVE_VER)
             .entered();
-        finish_swap(&clean_root, &bucket)?;
+        crate::swap::finish_swap(wh, &clean_root, &bucket)?;
         let raw_dir = data.archive("reports")?.join(&bucket);
         let cans = wh.query(
             "SELECT filename FROM reports_can WHERE bucket = ? ORDER BY filename",
@@ -191,7 +191,7 @@ pub fn autoclave(
             Ok(())
         })?;
         if reclean {
-            swap(&clean_root, &bucket)?;
+            crate::swap::swap(&clean_root, &bucket)?;
             summary.recleaned.push(bucket.clone());
         }
         let (datums, badblobs): (u64, u64) =
@@ -200,38 +200,6 @@ pub fn autoclave(
         summary.cans.extend(lines);
     }
     Ok(summary)
-}
-
-/// Completes or discards a half-done `--reclean` swap: `<bucket>.old` without `<bucket>`
-/// means the new tree was about to move in; a `.new` beside a live `<bucket>` is
-/// unrecorded work, thrown away.
-fn finish_swap(root: &Path, bucket: &str) -> Result<(), ReportsError> {
-    let (live, new, old) =
-        (root.join(bucket), root.join(format!("{bucket}.new")), root.join(format!("{bucket}.old")));
-    if old.exists() && !live.exists() && new.exists() {
-        std::fs::rename(&new, &live).map_err(ReportsError::io(&new))?;
-    }
-    if old.exists() && live.exists() {
-        std::fs::remove_dir_all(&old).map_err(ReportsError::io(&old))?;
-    }
-    if new.exists() && live.exists() {
-        std::fs::remove_dir_all(&new).map_err(ReportsError::io(&new))?;
-    }
-    Ok(())
-}
-
-fn swap(root: &Path, bucket: &str) -> Result<(), ReportsError> {
-    let (live, new, old) =
-        (root.join(bucket), root.join(format!("{bucket}.new")), root.join(format!("{bucket}.old")));
-    if live.exists() {
-        std::fs::rename(&live, &old).map_err(ReportsError::io(&live))?;
-    }
-    std::fs::rename(&new, &live).map_err(ReportsError::io(&new))?;
-    vantage_core::publish::sync_parent(&live).map_err(ReportsError::io(&live))?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(ReportsError::io(&old))?;
-    }
-    Ok(())
 }
 
 /// One clean can's rows, ready for its transaction.

@@ -35,6 +35,7 @@ mod run;
 mod schema;
 mod show;
 mod space;
+mod swap;
 
 pub mod fingerprint;
 pub mod generate;

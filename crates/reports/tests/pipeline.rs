@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use vantage_core::{Bucket, DataDir};
-use vantage_reports::{autoclave, can, ingest, kept_versions, redact, run, show, ReportsConfig};
+use vantage_reports::{
+    autoclave, can, centrifuge, ingest, kept_versions, redact, run, show, ReportsConfig,
+};
 use vantage_testkit as testkit;
 use vantage_warehouse::testing::ScratchPostgres;
 use vantage_warehouse::{Sql, Warehouse};
@@ -53,6 +55,7 @@ on_both_backends!(
     synthetic_reports_round_trip,
     duplicates_are_skipped_and_clashes_quarantined,
     rerun_verifies_and_reclean_is_byte_identical,
+    reclean_stopped_before_its_swap_is_finished_by_the_next_reader,
     small_cans_slice_by_the_greedy_rule,
     crash_after_publish_is_adopted,
     low_disk_is_refused_before_writing,
@@ -236,6 +239,41 @@ fn rerun_verifies_and_reclean_is_byte_identical(f: &mut Fixture) {
         .file_name()
         .to_string_lossy()
         .ends_with(".new")));
+}
+
+/// A reclean that committed its rows but stopped before swapping directories leaves the
+/// recorded cans in `<bucket>.new`: the next reader (centrifuge here) moves them in
+/// instead of reading the live tree the rows no longer describe; a `.new` the rows do
+/// not describe is thrown away.
+fn reclean_stopped_before_its_swap_is_finished_by_the_next_reader(f: &mut Fixture) {
+    let Some(_) = stage_synthetic(f) else { return };
+    ingest(&f.data, &mut f.wh, &[f.dir.path().join("in")], None).unwrap();
+    can(&f.data, &mut f.wh, &cfg(), None).unwrap();
+    autoclave(&f.data, &mut f.wh, &cfg(), None, false).unwrap();
+    let clean = f.data.clean("reports").unwrap();
+    let recorded = tree_digest(&clean);
+    let bucket = clean.read_dir().unwrap().next().unwrap().unwrap().file_name();
+    let bucket = bucket.to_string_lossy().into_owned();
+    let (live, new) = (clean.join(&bucket), clean.join(format!("{bucket}.new")));
+    // The recorded tree waits in .new; the live tree is one the rows do not describe.
+    std::fs::create_dir_all(&new).unwrap();
+    for e in live.read_dir().unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, new.join(p.file_name().unwrap())).unwrap();
+    }
+    let cans = testkit::files(&live, "lz4");
+    std::fs::write(&cans[0], b"not the recorded can").unwrap();
+    centrifuge(&f.data, &mut f.wh, None, false).unwrap();
+    assert!(!new.exists(), "the recorded tree was moved in");
+    assert_eq!(tree_digest(&clean), recorded);
+    // A .new that the rows do not describe (unrecorded work) goes, the live tree stays.
+    std::fs::create_dir_all(&new).unwrap();
+    std::fs::write(new.join(cans[0].file_name().unwrap()), b"unrecorded").unwrap();
+    let mut wh2 = f.reopen();
+    let only = Bucket::parse(&bucket).unwrap();
+    autoclave(&f.data, &mut wh2, &cfg(), Some(only), false).unwrap();
+    assert!(!new.exists());
+    assert_eq!(tree_digest(&clean), recorded);
 }
 
 fn small_cans_slice_by_the_greedy_rule(f: &mut Fixture) {

@@ -667,7 +667,11 @@ fn bucket_run(
     }
     // Cans are read and parsed in parallel, a few at a time (parsed JSON is several times
     // the text: a whole bucket at once would not fit in memory); one thread writes.
-    let clean_dir = data.clean("reports")?.join(bucket);
+    // A reclean that stopped between its commit and its directory swap is finished
+    // first, so the cans read are the ones the rows describe.
+    let clean_root = data.clean("reports")?;
+    crate::swap::finish_swap(wh, &clean_root, bucket)?;
+    let clean_dir = clean_root.join(bucket);
     let chunk_size = rayon::current_num_threads().max(1);
     let read = |chunk: &[(String, Action)]| -> Result<Vec<Vec<ReportIn>>, ReportsError> {
         chunk
