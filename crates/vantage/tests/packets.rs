@@ -144,6 +144,41 @@ fn kill_9_twenty_times_loses_only_unwritten_packets() {
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
     }
+    // A random instant may fall before the first segment opens or after the trace is
+    // done (a quiet machine records it in well under the longest sleep), so the last kill
+    // waits until this run has opened a segment of its own: there is then always something to
+    // recover.
+    let open_segments = || -> std::collections::BTreeSet<std::path::PathBuf> {
+        vantage_testkit::all_files(&data.join("packets"))
+            .into_iter()
+            .filter(|p| p.to_string_lossy().ends_with(".open"))
+            .collect()
+    };
+    let mut killed_open = false;
+    for _ in 0..20 {
+        // Segments the earlier kills left open; this run recovers them first.
+        let before = open_segments();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vantage"))
+            .arg("--data")
+            .arg(&data)
+            .arg("--config")
+            .arg(&cfg)
+            .args(["-q", "packets", "record", "--read"])
+            .arg(&trace)
+            .spawn()
+            .unwrap();
+        let opened_one = || open_segments().difference(&before).next().is_some();
+        while child.try_wait().unwrap().is_none() && !opened_one() {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        killed_open = child.try_wait().unwrap().is_none();
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        if killed_open {
+            break;
+        }
+    }
+    assert!(killed_open, "no run was caught with a segment open");
     // The next run recovers whatever the kills left.
     let tiny = tmp.path().join("tiny.pcap");
     write_pcap(
