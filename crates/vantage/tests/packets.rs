@@ -126,9 +126,8 @@ fn kill_9_twenty_times_loses_only_unwritten_packets() {
     .unwrap();
     let cfg = tmp.path().join("vantage.toml");
     std::fs::write(&cfg, "[packets]\n[[packets.class]]\nname = \"all\"\ncutoff = false\nfilesize = \"2m\"\ndisk = \"unlimited\"\n").unwrap();
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    for _ in 0..20 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vantage"))
+    let record_trace = || {
+        Command::new(env!("CARGO_BIN_EXE_vantage"))
             .arg("--data")
             .arg(&data)
             .arg("--config")
@@ -136,7 +135,11 @@ fn kill_9_twenty_times_loses_only_unwritten_packets() {
             .args(["-q", "packets", "record", "--read"])
             .arg(&trace)
             .spawn()
-            .unwrap();
+            .unwrap()
+    };
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..20 {
+        let mut child = record_trace();
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
@@ -158,15 +161,7 @@ fn kill_9_twenty_times_loses_only_unwritten_packets() {
     for _ in 0..20 {
         // Segments the earlier kills left open; this run recovers them first.
         let before = open_segments();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vantage"))
-            .arg("--data")
-            .arg(&data)
-            .arg("--config")
-            .arg(&cfg)
-            .args(["-q", "packets", "record", "--read"])
-            .arg(&trace)
-            .spawn()
-            .unwrap();
+        let mut child = record_trace();
         let opened_one = || open_segments().difference(&before).next().is_some();
         while child.try_wait().unwrap().is_none() && !opened_one() {
             std::thread::sleep(std::time::Duration::from_millis(2));
