@@ -256,11 +256,13 @@ pub(crate) fn process_locked(
         .collect();
     let availability = selected.contains(&"availability");
     let bytes = selected.contains(&"bytes");
+    let sessions_done = started.elapsed().as_secs_f64();
     let rolled = if bytes {
         rollup::compute(wh, &pool, || Warehouse::open(opts.warehouse_url.as_deref(), &env.data))?
     } else {
         Vec::new()
     };
+    let rollups_computed = started.elapsed().as_secs_f64();
     wh.transaction(|tx| {
         if bytes {
             rollup::apply(tx, &rolled)?;
@@ -271,8 +273,11 @@ pub(crate) fn process_locked(
         }
         Ok::<(), WarehouseError>(())
     })?;
+    let seconds = started.elapsed().as_secs_f64();
     tracing::info!(
-        seconds = started.elapsed().as_secs_f64(),
+        rollup_sums = rollups_computed - sessions_done,
+        coordinator = seconds - rollups_computed,
+        seconds,
         "Rollups, availability and uptime done."
     );
     Ok(report)
