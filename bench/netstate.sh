@@ -24,9 +24,10 @@ trap cleanup EXIT
 
 (cd "$root" && cargo build --release -q -p vantage -p vantage-netstate --examples --bins)
 # Private copies: another build of the shared target must not replace them mid-run.
+# Cargo builds into CARGO_TARGET_DIR when it is set.
+rel="${CARGO_TARGET_DIR:-$root/target}/release"
 mkdir -p "$tmp/bin"
-cp "$root/target/release/vantage" "$root/target/release/examples/copy_convert" \
-    "$root/target/release/examples/at_latency" "$tmp/bin/"
+cp "$rel/vantage" "$rel/examples/copy_convert" "$rel/examples/at_latency" "$tmp/bin/"
 V="$tmp/bin/vantage"
 EX="$tmp/bin"
 now() { date +%s.%N; }

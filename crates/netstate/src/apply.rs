@@ -51,23 +51,21 @@ pub struct Applied {
 
 /// Rows waiting for one bulk insert. Their value vectors are reused from chunk to chunk,
 /// so a stored line costs no allocation of its own here.
-struct Pending<'a> {
-    table: &'a str,
-    columns: &'a [&'a str],
+struct Pending {
     rows: Vec<Vec<Value>>,
     len: usize,
     chunk: usize,
 }
 
-impl<'a> Pending<'a> {
-    fn new(table: &'a str, columns: &'a [&'a str], chunk: usize) -> Pending<'a> {
-        Pending { table, columns, rows: Vec::new(), len: 0, chunk }
+impl Pending {
+    fn new(chunk: usize) -> Pending {
+        Pending { rows: Vec::new(), len: 0, chunk }
     }
 
     /// An empty row to fill; the caller then checks [`Pending::full`].
     fn slot(&mut self) -> &mut Vec<Value> {
         if self.len == self.rows.len() {
-            self.rows.push(Vec::with_capacity(self.columns.len()));
+            self.rows.push(Vec::new());
         }
         let row = &mut self.rows[self.len];
         row.clear();
@@ -75,21 +73,186 @@ impl<'a> Pending<'a> {
         row
     }
 
-    /// Inserts the rows when a chunk is complete.
-    fn flush_if_full(&mut self, db: &mut dyn Sql) -> Result<(), WarehouseError> {
-        if self.len >= self.chunk {
-            self.flush(db)?;
-        }
-        Ok(())
+    /// True when a chunk is complete.
+    fn full(&self) -> bool {
+        self.len >= self.chunk
     }
 
-    fn flush(&mut self, db: &mut dyn Sql) -> Result<(), WarehouseError> {
+    /// Inserts the rows here.
+    fn flush(
+        &mut self,
+        db: &mut dyn Sql,
+        table: &str,
+        cols: &[&str],
+    ) -> Result<(), WarehouseError> {
         if self.len > 0 {
-            db.bulk_insert(self.table, self.columns, &self.rows[..self.len])?;
+            db.bulk_insert(table, cols, &self.rows[..self.len])?;
             self.len = 0;
         }
         Ok(())
     }
+
+    /// Hands the rows over as a chunk, going on with `spare` (a chunk's vectors back from
+    /// the warehouse, or empty).
+    fn take(&mut self, events: bool, spare: Vec<Vec<Value>>) -> Option<Chunk> {
+        if self.len == 0 {
+            return None;
+        }
+        let len = std::mem::replace(&mut self.len, 0);
+        Some(Chunk { events, rows: std::mem::replace(&mut self.rows, spare), len })
+    }
+}
+
+/// Stored values on their way from the staging thread to the warehouse.
+struct Chunk {
+    /// Close events (else rows).
+    events: bool,
+    /// The values; the first `len` are the chunk's.
+    rows: Vec<Vec<Value>>,
+    len: usize,
+}
+
+/// What staging a file needs to know besides its lines.
+struct Stage<'a> {
+    file: std::sync::Arc<str>,
+    first: i64,
+    serial: u64,
+    file_id: i64,
+    row_base: i64,
+    event_base: i64,
+    keys: &'a [usize],
+    copies: &'a [usize],
+    chunk: usize,
+}
+
+/// What staging produced besides the chunks.
+#[derive(Default)]
+struct Staged {
+    items: Vec<Item>,
+    opens: i64,
+    closes: i64,
+    close_alls: i64,
+    /// The merge, when staging was given the open set: the set after it, and the closes.
+    merged: Option<(OpenSet, Vec<merge::Closed>)>,
+}
+
+/// On the staging thread: turns `lines` into stored values, sent in chunks to the
+/// warehouse thread (which sends their vectors back for reuse), and into merge items;
+/// then merges them into `set` when given, while the last chunks are being stored. Stops
+/// early when the warehouse thread stops taking chunks (it failed).
+fn stage(
+    lines: Vec<Line>,
+    st: &Stage<'_>,
+    set: Option<OpenSet>,
+    out: &std::sync::mpsc::SyncSender<Chunk>,
+    spare: &std::sync::mpsc::Receiver<Vec<Vec<Value>>>,
+) -> Staged {
+    let mut done = Staged { items: Vec::with_capacity(lines.len()), ..Staged::default() };
+    let (mut rows_done, mut events_done) = (0i64, 0i64);
+    let mut row_values = Pending::new(st.chunk);
+    let mut event_values = Pending::new(st.chunk);
+    let send = |p: &mut Pending, events: bool| -> bool {
+        match p.take(events, spare.try_recv().unwrap_or_default()) {
+            Some(c) => out.send(c).is_ok(),
+            None => true,
+        }
+    };
+    for l in lines {
+        let Line { ty, created, ikey, line, cells } = l;
+        let order = OrderKey {
+            created,
+            first: st.first,
+            serial: st.serial,
+            file: st.file.clone(),
+            ikey,
+            line,
+        };
+        let pick = |idx: &[usize]| {
+            idx.iter().map(|&i| cells.get(i).cloned().unwrap_or(Cell::Null)).collect()
+        };
+        let order_values = |id: i64| {
+            [
+                Value::Int(id),
+                Value::Int(st.file_id),
+                Value::Int(ikey as i64), // bit-cast, read back the same way
+                Value::Int(line as i64),
+                Value::Int(created),
+            ]
+        };
+        let action = match ty {
+            LineType::Open => {
+                done.opens += 1;
+                let id = st.row_base + rows_done;
+                rows_done += 1;
+                let keys = pick(st.keys);
+                let values = row_values.slot();
+                values.extend(order_values(id));
+                values.extend(cells.into_iter().map(Cell::into_value));
+                if row_values.full() && !send(&mut row_values, false) {
+                    return done;
+                }
+                Action::Open { id, keys }
+            }
+            ty => {
+                let event = st.event_base + events_done;
+                events_done += 1;
+                let action = if ty == LineType::Close {
+                    done.closes += 1;
+                    Action::Close { event, keys: pick(st.keys), copies: pick(st.copies) }
+                } else {
+                    done.close_alls += 1;
+                    Action::CloseAll { event }
+                };
+                let values = event_values.slot();
+                values.extend(order_values(event));
+                values.push(ty.as_str().into());
+                values.extend(cells.into_iter().map(Cell::into_value));
+                if event_values.full() && !send(&mut event_values, true) {
+                    return done;
+                }
+                action
+            }
+        };
+        done.items.push(Item { order, action });
+    }
+    if !send(&mut row_values, false) || !send(&mut event_values, true) {
+        return done;
+    }
+    if let Some(mut set) = set {
+        let closed = merge::apply(&mut set, std::mem::take(&mut done.items));
+        done.merged = Some((set, closed));
+    }
+    done
+}
+
+/// Stages `lines` on a thread of its own ([`stage`]) while this one stores the chunks,
+/// so the warehouse stores one chunk while the next is built; returns what staging made.
+fn store_lines(
+    db: &mut dyn Sql,
+    n: &Names,
+    cols: (&[&str], &[&str]),
+    lines: Vec<Line>,
+    st: &Stage<'_>,
+    set: Option<OpenSet>,
+) -> Result<Staged, WarehouseError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(1);
+    let (spare_tx, spare_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        let staging = scope.spawn(move || stage(lines, st, set, &tx, &spare_rx));
+        let stored = (|| {
+            for c in rx.iter() {
+                let (table, columns) = if c.events { (&n.event, cols.1) } else { (&n.row, cols.0) };
+                db.bulk_insert(table, columns, &c.rows[..c.len])?;
+                // Staging may be done: then the vectors are simply dropped.
+                let _ = spare_tx.send(c.rows);
+            }
+            Ok(())
+        })();
+        // On failure staging finds the channel closed and stops.
+        drop(rx);
+        let staged = staging.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        stored.map(|()| staged)
+    })
 }
 
 fn next_id(db: &mut dyn Sql, table: &str) -> Result<i64, WarehouseError> {
@@ -338,74 +501,39 @@ pub fn apply_lines(
     // PostgreSQL's COPY pays a round trip per chunk, so its chunks are larger.
     let chunk: usize =
         if db.backend() == vantage_warehouse::Backend::Postgres { 32_768 } else { 2048 };
-    let (mut rows_done, mut events_done) = (0i64, 0i64);
-    let mut row_values = Pending::new(&n.row, &row_cols, chunk);
-    let mut event_values = Pending::new(&n.event, &event_cols, chunk);
-    let mut items = Vec::with_capacity(lines.len());
-    let file: std::rc::Rc<str> = batch.file.into();
-    for l in lines {
-        let Line { ty, created, ikey, line, cells } = l;
-        let order = OrderKey {
-            created,
-            first: batch.first,
-            serial: batch.serial,
-            file: file.clone(),
-            ikey,
-            line,
-        };
-        let pick = |idx: &[usize]| {
-            idx.iter().map(|&i| cells.get(i).cloned().unwrap_or(Cell::Null)).collect()
-        };
-        let order_values = |id: i64| {
-            [
-                Value::Int(id),
-                Value::Int(file_id),
-                Value::Int(ikey as i64), // bit-cast, read back the same way
-                Value::Int(line as i64),
-                Value::Int(created),
-            ]
-        };
-        let action = match ty {
-            LineType::Open => {
-                out.opens += 1;
-                let id = row_base + rows_done;
-                rows_done += 1;
-                let keys = pick(&keys);
-                let values = row_values.slot();
-                values.extend(order_values(id));
-                values.extend(cells.into_iter().map(Cell::into_value));
-                row_values.flush_if_full(db)?;
-                Action::Open { id, keys }
-            }
-            ty => {
-                let event = event_base + events_done;
-                events_done += 1;
-                let action = if ty == LineType::Close {
-                    out.closes += 1;
-                    Action::Close { event, keys: pick(&keys), copies: pick(&copies) }
-                } else {
-                    out.close_alls += 1;
-                    Action::CloseAll { event }
-                };
-                let values = event_values.slot();
-                values.extend(order_values(event));
-                values.push(ty.as_str().into());
-                values.extend(cells.into_iter().map(Cell::into_value));
-                event_values.flush_if_full(db)?;
-                action
-            }
-        };
-        items.push(Item { order, action });
-    }
-    row_values.flush(db)?;
-    event_values.flush(db)?;
+    // In the common case the open set is known before the lines are stored, so staging
+    // merges them too, while the warehouse stores the last chunks; a late file's merge
+    // needs the lines stored first and is done below.
+    let given = match (def.kind, late) {
+        (TableKind::State, false) => Some(preloaded.or(open.take()).unwrap_or_default()),
+        _ => None,
+    };
+    let st = Stage {
+        file: batch.file.into(),
+        first: batch.first,
+        serial: batch.serial,
+        file_id,
+        row_base,
+        event_base,
+        keys: &keys,
+        copies: &copies,
+        chunk,
+    };
+    let staged = store_lines(db, n, (&row_cols, &event_cols), lines, &st, given)?;
+    out.opens = staged.opens;
+    out.closes = staged.closes;
+    out.close_alls = staged.close_alls;
+    let mut items = staged.items;
     if def.kind == TableKind::Event {
         summarize_time_indexes(db, n, false)?;
         return Ok(out);
     }
     let mut event_files: HashMap<i64, i64> = HashMap::new();
-    let mut set = match (late, out.oldest, preloaded.or(open.take())) {
-        (true, Some(t0), _) => {
+    let (set, closed) = match staged.merged {
+        Some(merged) => merged,
+        None => {
+            // Only a late file gets here, and it has an oldest entry: the re-merge's start.
+            let t0 = out.oldest.unwrap_or(i64::MIN);
             db.execute(
                 &format!(
                     "DELETE FROM {} WHERE deleted_dt >= ? AND ns_file_id IN (SELECT id FROM netstate_file WHERE source = ?)",
@@ -422,12 +550,11 @@ pub fn apply_lines(
                 Action::Close { event, .. } | Action::CloseAll { event } => *event < event_base,
             });
             items.extend(replay);
-            set
+            let mut set = set;
+            let closed = merge::apply(&mut set, items);
+            (set, closed)
         }
-        (_, _, Some(cached)) => cached,
-        (_, _, None) => OpenSet::default(),
     };
-    let closed = merge::apply(&mut set, items);
     out.rows_closed = closed.len();
     let mut close_cols: Vec<String> =
         vec!["row_id".into(), "event_id".into(), "ns_file_id".into(), "deleted_dt".into()];
@@ -445,16 +572,18 @@ pub fn apply_lines(
     } else {
         closed.sort_unstable_by_key(|c| c.row);
     }
-    let mut close_values = Pending::new(&n.close, &close_cols, chunk);
+    let mut close_values = Pending::new(chunk);
     for c in closed {
         let fid = event_files.get(&c.event).copied().unwrap_or(file_id);
         let v = close_values.slot();
         v.extend([c.row.into(), c.event.into(), fid.into(), c.deleted.into()]);
         let mut cells = c.copies.into_iter();
         v.extend((0..copies.len()).map(|_| cells.next().map_or(Value::Null, Cell::into_value)));
-        close_values.flush_if_full(db)?;
+        if close_values.full() {
+            close_values.flush(db, &n.close, &close_cols)?;
+        }
     }
-    close_values.flush(db)?;
+    close_values.flush(db, &n.close, &close_cols)?;
     summarize_time_indexes(db, n, true)?;
     *open = Some(set);
     Ok(out)

@@ -18,8 +18,9 @@ use crate::apply::{apply_lines, Batch};
 use crate::dirlock::{DirLock, DirLockError};
 use crate::loadlog::{self, LoadEntry};
 use crate::merge::OpenSet;
-use crate::name::{run_order, FileName};
+use crate::name::run_order;
 use crate::parse::{parse_file, Reason};
+use crate::readahead::{Ahead, ReadAhead, ReadFile};
 use crate::schema::{TableDef, TableKind};
 use crate::store::{self, names};
 use crate::{snapshot, tables};
@@ -366,33 +367,40 @@ impl<'a> Importer<'a> {
             recovered_stale_lock: dirlock.recovered_stale().map(str::to_string),
             ..ImportReport::default()
         };
-        for name in listing(&import_dir)? {
-            let path = import_dir.join(&name);
-            let outcome = self.one_file(&path, &name, &loaded_dir)?;
-            if let Outcome::Loaded { rows } = outcome {
-                report.rows += u64::try_from(rows).unwrap_or(0);
+        let names = listing(&import_dir)?;
+        std::thread::scope(|scope| -> Result<(), ImportError> {
+            let mut ahead = ReadAhead::new(scope, &import_dir, &names);
+            while let Some((name, found)) = ahead.next_file() {
+                let path = import_dir.join(name);
+                let outcome = self.one_file(&path, name, &loaded_dir, found)?;
+                if let Outcome::Loaded { rows } = outcome {
+                    report.rows += u64::try_from(rows).unwrap_or(0);
+                }
+                let stop = matches!(outcome, Outcome::Rejected(_));
+                let fr = FileReport { file: name.to_string(), outcome };
+                if let Some(f) = self.on_file.as_mut() {
+                    f(&fr);
+                }
+                report.files.push(fr);
+                if stop {
+                    break;
+                }
             }
-            let stop = matches!(outcome, Outcome::Rejected(_));
-            let fr = FileReport { file: name, outcome };
-            if let Some(f) = self.on_file.as_mut() {
-                f(&fr);
-            }
-            report.files.push(fr);
-            if stop {
-                break;
-            }
-        }
+            Ok(())
+        })?;
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
     }
 
-    fn one_file(&mut self, path: &Path, name: &str, loaded: &Path) -> Result<Outcome, ImportError> {
+    /// Imports one file, given what reading it ahead found.
+    fn one_file(
+        &mut self,
+        path: &Path,
+        name: &str,
+        loaded: &Path,
+        found: std::io::Result<Ahead>,
+    ) -> Result<Outcome, ImportError> {
         let io = |source| ImportError::Io { path: path.to_path_buf(), source };
-        let size = std::fs::metadata(path).map_err(io)?.len();
-        if size == 0 {
-            tracing::warn!(file = %path.display(), "Empty file skipped (still being written?).");
-            return Ok(Outcome::SkippedEmpty);
-        }
         let reject = |line: Option<u64>, reason: Reason, detail: String| Rejection {
             path: path.to_path_buf(),
             file: name.to_string(),
@@ -400,16 +408,21 @@ impl<'a> Importer<'a> {
             reason,
             detail,
         };
-        let Some(fname) = FileName::parse(name) else {
-            let r = reject(
-                None,
-                Reason::BadName,
-                "expected TABLE-FIRST-LAST-SERIAL.sql, FIRST <= LAST".into(),
-            );
-            return self.rejected(r, None);
+        let ReadFile { name: fname, size, sha, bytes, parsed } = match found.map_err(io)? {
+            Ahead::Empty => {
+                tracing::warn!(file = %path.display(), "Empty file skipped (still being written?).");
+                return Ok(Outcome::SkippedEmpty);
+            }
+            Ahead::BadName => {
+                let r = reject(
+                    None,
+                    Reason::BadName,
+                    "expected TABLE-FIRST-LAST-SERIAL.sql, FIRST <= LAST".into(),
+                );
+                return self.rejected(r, None);
+            }
+            Ahead::Read(file) => file,
         };
-        let bytes = std::fs::read(path).map_err(io)?;
-        let sha = vantage_core::hash::sha256_hex(&bytes);
         let Some(def) = tables::lookup(self.wh, &fname.table)? else {
             let r = reject(
                 None,
@@ -434,7 +447,9 @@ impl<'a> Importer<'a> {
             );
             return self.rejected(r, Some(&sha));
         }
-        let lines = match parse_file(&bytes, &def) {
+        let parsed =
+            parsed.unwrap_or_else(|| parse_file(bytes.as_deref().unwrap_or_default(), &def));
+        let lines = match parsed {
             Ok(lines) => lines,
             Err(e) => return self.rejected(reject(Some(e.line), e.reason, e.detail), Some(&sha)),
         };

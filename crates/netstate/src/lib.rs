@@ -27,6 +27,7 @@ pub mod merge;
 mod name;
 mod parse;
 pub mod query;
+mod readahead;
 mod schema;
 pub mod snapshot;
 mod store;

@@ -19,8 +19,9 @@ pub struct OrderKey {
     pub first: i64,
     /// The file's SERIAL.
     pub serial: u64,
-    /// The file's name (shared by all lines of a file).
-    pub file: std::rc::Rc<str>,
+    /// The file's name (shared by all lines of a file; `Arc`: lines are staged for storing
+    /// on a thread of their own).
+    pub file: std::sync::Arc<str>,
     /// ID, or the line when the file has no ID column.
     pub ikey: u64,
     /// Physical line.

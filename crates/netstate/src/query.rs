@@ -113,7 +113,7 @@ pub fn def(db: &mut dyn Sql, table: &str) -> Result<TableDef, QueryError> {
 
 /// `netstate_file`, read once per query: rows carry only a file id.
 #[derive(Debug, Default)]
-struct Files(std::collections::HashMap<i64, (String, std::rc::Rc<str>, i64, u64)>);
+struct Files(std::collections::HashMap<i64, (String, std::sync::Arc<str>, i64, u64)>);
 
 impl Files {
     fn load(db: &mut dyn Sql) -> Result<Files, WarehouseError> {
@@ -135,7 +135,7 @@ impl Files {
     fn order(&self, fid: i64, ikey: i64, line: i64, created: i64) -> (&str, OrderKey) {
         let (source, file, first, serial) = match self.0.get(&fid) {
             Some((s, f, first, serial)) => (s.as_str(), f.clone(), *first, *serial),
-            None => ("?", std::rc::Rc::from("?"), 0, 0),
+            None => ("?", std::sync::Arc::from("?"), 0, 0),
         };
         // ikey and line are stored bit-cast from u64.
         (source, OrderKey { created, first, serial, file, ikey: ikey as u64, line: line as u64 })
