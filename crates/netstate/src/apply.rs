@@ -94,22 +94,30 @@ impl Pending {
 
     /// Hands the rows over as a chunk, going on with `spare` (a chunk's vectors back from
     /// the warehouse, or empty).
-    fn take(&mut self, events: bool, spare: Vec<Vec<Value>>) -> Option<Chunk> {
+    fn take(&mut self, to: Target, spare: Vec<Vec<Value>>) -> Option<Chunk> {
         if self.len == 0 {
             return None;
         }
         let len = std::mem::replace(&mut self.len, 0);
-        Some(Chunk { events, rows: std::mem::replace(&mut self.rows, spare), len })
+        Some(Chunk { to, rows: std::mem::replace(&mut self.rows, spare), len })
     }
 }
 
 /// Stored values on their way from the staging thread to the warehouse.
 struct Chunk {
-    /// Close events (else rows).
-    events: bool,
+    /// Its table.
+    to: Target,
     /// The values; the first `len` are the chunk's.
     rows: Vec<Vec<Value>>,
     len: usize,
+}
+
+/// Which of a table's trio a chunk goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Rows,
+    Events,
+    Closes,
 }
 
 /// What staging a file needs to know besides its lines.
@@ -123,6 +131,7 @@ struct Stage<'a> {
     keys: &'a [usize],
     copies: &'a [usize],
     chunk: usize,
+    backend: Backend,
 }
 
 /// What staging produced besides the chunks.
@@ -132,13 +141,15 @@ struct Staged {
     opens: i64,
     closes: i64,
     close_alls: i64,
-    /// The merge, when staging was given the open set: the set after it, and the closes.
-    merged: Option<(OpenSet, Vec<merge::Closed>)>,
+    /// When staging was given the open set: the set after the merge, and the number of
+    /// rows it closed (their close rows were sent as chunks).
+    merged: Option<(OpenSet, usize)>,
 }
 
 /// On the staging thread: turns `lines` into stored values, sent in chunks to the
 /// warehouse thread (which sends their vectors back for reuse), and into merge items;
-/// then merges them into `set` when given, while the last chunks are being stored. Stops
+/// then, when given `set`, merges them into it and sends the close rows too, while the
+/// last chunks are being stored. Stops
 /// early when the warehouse thread stops taking chunks (it failed).
 fn stage(
     lines: Vec<Line>,
@@ -151,8 +162,8 @@ fn stage(
     let (mut rows_done, mut events_done) = (0i64, 0i64);
     let mut row_values = Pending::new(st.chunk);
     let mut event_values = Pending::new(st.chunk);
-    let send = |p: &mut Pending, events: bool| -> bool {
-        match p.take(events, spare.try_recv().unwrap_or_default()) {
+    let send = |p: &mut Pending, to: Target| -> bool {
+        match p.take(to, spare.try_recv().unwrap_or_default()) {
             Some(c) => out.send(c).is_ok(),
             None => true,
         }
@@ -188,7 +199,7 @@ fn stage(
                 let values = row_values.slot();
                 values.extend(order_values(id));
                 values.extend(cells.into_iter().map(Cell::into_value));
-                if row_values.full() && !send(&mut row_values, false) {
+                if row_values.full() && !send(&mut row_values, Target::Rows) {
                     return done;
                 }
                 Action::Open { id, keys }
@@ -207,7 +218,7 @@ fn stage(
                 values.extend(order_values(event));
                 values.push(ty.as_str().into());
                 values.extend(cells.into_iter().map(Cell::into_value));
-                if event_values.full() && !send(&mut event_values, true) {
+                if event_values.full() && !send(&mut event_values, Target::Events) {
                     return done;
                 }
                 action
@@ -215,14 +226,49 @@ fn stage(
         };
         done.items.push(Item { order, action });
     }
-    if !send(&mut row_values, false) || !send(&mut event_values, true) {
+    if !send(&mut row_values, Target::Rows) || !send(&mut event_values, Target::Events) {
         return done;
     }
     if let Some(mut set) = set {
-        let closed = merge::apply(&mut set, std::mem::take(&mut done.items));
-        done.merged = Some((set, closed));
+        let mut closed = merge::apply(&mut set, std::mem::take(&mut done.items));
+        let count = closed.len();
+        sort_closes(&mut closed, st.backend);
+        let mut close_values = row_values;
+        for c in closed {
+            close_row(close_values.slot(), c, st.file_id, st.copies.len());
+            if close_values.full() && !send(&mut close_values, Target::Closes) {
+                return done;
+            }
+        }
+        if !send(&mut close_values, Target::Closes) {
+            return done;
+        }
+        done.merged = Some((set, count));
     }
     done
+}
+
+/// Puts the closes in the order they are stored in. SQLite keeps the close table in row
+/// order (row_id is its rowid): inserted in row order, they append instead of splitting
+/// pages all over it. PostgreSQL keeps a heap in insertion order, and its DELETED_DT
+/// index is BRIN (block ranges): inserted in DELETED_DT order, each file's closes fill
+/// blocks of a narrow time range, so the range scans of snapshots and `at` read those
+/// blocks only. In row order every block range spanned the whole history, and each of
+/// those scans read the whole table.
+fn sort_closes(closed: &mut [merge::Closed], backend: Backend) {
+    if backend == Backend::Postgres {
+        closed.sort_unstable_by_key(|c| (c.deleted, c.row));
+    } else {
+        closed.sort_unstable_by_key(|c| c.row);
+    }
+}
+
+/// Fills `v` with the close row of `c`, recorded by file `fid`: row, event, file,
+/// DELETED_DT, then one value per copy-on-close column (NULL: keep the row's).
+fn close_row(v: &mut Vec<Value>, c: merge::Closed, fid: i64, copies: usize) {
+    v.extend([c.row.into(), c.event.into(), fid.into(), c.deleted.into()]);
+    let mut cells = c.copies.into_iter();
+    v.extend((0..copies).map(|_| cells.next().map_or(Value::Null, Cell::into_value)));
 }
 
 /// Stages `lines` on a thread of its own ([`stage`]) while this one stores the chunks,
@@ -230,7 +276,7 @@ fn stage(
 fn store_lines(
     db: &mut dyn Sql,
     n: &Names,
-    cols: (&[&str], &[&str]),
+    cols: [&[&str]; 3],
     lines: Vec<Line>,
     st: &Stage<'_>,
     set: Option<OpenSet>,
@@ -241,7 +287,11 @@ fn store_lines(
         let staging = scope.spawn(move || stage(lines, st, set, &tx, &spare_rx));
         let stored = (|| {
             for c in rx.iter() {
-                let (table, columns) = if c.events { (&n.event, cols.1) } else { (&n.row, cols.0) };
+                let (table, columns) = match c.to {
+                    Target::Rows => (&n.row, cols[0]),
+                    Target::Events => (&n.event, cols[1]),
+                    Target::Closes => (&n.close, cols[2]),
+                };
                 db.bulk_insert(table, columns, &c.rows[..c.len])?;
                 // Staging may be done: then the vectors are simply dropped.
                 let _ = spare_tx.send(c.rows);
@@ -508,6 +558,10 @@ pub fn apply_lines(
         (TableKind::State, false) => Some(preloaded.or(open.take()).unwrap_or_default()),
         _ => None,
     };
+    let mut close_cols: Vec<String> =
+        vec!["row_id".into(), "event_id".into(), "ns_file_id".into(), "deleted_dt".into()];
+    close_cols.extend(copies.iter().map(|&i| def.columns[i].sql_name()));
+    let close_cols: Vec<&str> = close_cols.iter().map(String::as_str).collect();
     let st = Stage {
         file: batch.file.into(),
         first: batch.first,
@@ -518,19 +572,21 @@ pub fn apply_lines(
         keys: &keys,
         copies: &copies,
         chunk,
+        backend: db.backend(),
     };
-    let staged = store_lines(db, n, (&row_cols, &event_cols), lines, &st, given)?;
+    let staged = store_lines(db, n, [&row_cols, &event_cols, &close_cols], lines, &st, given)?;
     out.opens = staged.opens;
     out.closes = staged.closes;
     out.close_alls = staged.close_alls;
-    let mut items = staged.items;
     if def.kind == TableKind::Event {
         summarize_time_indexes(db, n, false)?;
         return Ok(out);
     }
-    let mut event_files: HashMap<i64, i64> = HashMap::new();
-    let (set, closed) = match staged.merged {
-        Some(merged) => merged,
+    let set = match staged.merged {
+        Some((set, count)) => {
+            out.rows_closed = count;
+            set
+        }
         None => {
             // Only a late file gets here, and it has an oldest entry: the re-merge's start.
             let t0 = out.oldest.unwrap_or(i64::MIN);
@@ -541,49 +597,30 @@ pub fn apply_lines(
                 ),
                 &[t0.into(), batch.source.into()],
             )?;
-            let set = load_open(db, def, n, batch.source, t0)?;
-            let (mut replay, files) = load_replay(db, def, n, batch.source, t0)?;
-            event_files = files;
+            let mut set = load_open(db, def, n, batch.source, t0)?;
+            let (mut replay, event_files) = load_replay(db, def, n, batch.source, t0)?;
             // The batch's own lines were just stored: keep the in-memory items instead.
             replay.retain(|it| match &it.action {
                 Action::Open { id, .. } => *id < row_base,
                 Action::Close { event, .. } | Action::CloseAll { event } => *event < event_base,
             });
+            let mut items = staged.items;
             items.extend(replay);
-            let mut set = set;
-            let closed = merge::apply(&mut set, items);
-            (set, closed)
+            let mut closed = merge::apply(&mut set, items);
+            out.rows_closed = closed.len();
+            sort_closes(&mut closed, db.backend());
+            let mut close_values = Pending::new(chunk);
+            for c in closed {
+                let fid = event_files.get(&c.event).copied().unwrap_or(file_id);
+                close_row(close_values.slot(), c, fid, copies.len());
+                if close_values.full() {
+                    close_values.flush(db, &n.close, &close_cols)?;
+                }
+            }
+            close_values.flush(db, &n.close, &close_cols)?;
+            set
         }
     };
-    out.rows_closed = closed.len();
-    let mut close_cols: Vec<String> =
-        vec!["row_id".into(), "event_id".into(), "ns_file_id".into(), "deleted_dt".into()];
-    close_cols.extend(copies.iter().map(|&i| def.columns[i].sql_name()));
-    let close_cols: Vec<&str> = close_cols.iter().map(String::as_str).collect();
-    // SQLite keeps the close table in row order (row_id is its rowid): inserted in row
-    // order, they append instead of splitting pages all over it. PostgreSQL keeps a heap
-    // in insertion order, and its DELETED_DT index is BRIN (block ranges): inserted in
-    // DELETED_DT order, each file's closes fill blocks of a narrow time range, so the
-    // range scans of snapshots and `at` read those blocks only. In row order every block
-    // range spanned the whole history, and each of those scans read the whole table.
-    let mut closed = closed;
-    if db.backend() == vantage_warehouse::Backend::Postgres {
-        closed.sort_unstable_by_key(|c| (c.deleted, c.row));
-    } else {
-        closed.sort_unstable_by_key(|c| c.row);
-    }
-    let mut close_values = Pending::new(chunk);
-    for c in closed {
-        let fid = event_files.get(&c.event).copied().unwrap_or(file_id);
-        let v = close_values.slot();
-        v.extend([c.row.into(), c.event.into(), fid.into(), c.deleted.into()]);
-        let mut cells = c.copies.into_iter();
-        v.extend((0..copies.len()).map(|_| cells.next().map_or(Value::Null, Cell::into_value)));
-        if close_values.full() {
-            close_values.flush(db, &n.close, &close_cols)?;
-        }
-    }
-    close_values.flush(db, &n.close, &close_cols)?;
     summarize_time_indexes(db, n, true)?;
     *open = Some(set);
     Ok(out)
