@@ -98,11 +98,11 @@ echo "ingest --workers 1 into an empty warehouse: ${ing}s (load $(load))"
 # copy alone. On a shared VM this is often well under 2, and no program's 1 -> 2 thread
 # speed-up can exceed it for long.
 sample=$(find "$tmp/corpus" -maxdepth 1 -name "*.tar" | sort | sed -n 1,400p)
-gz() { cat $sample | gzip -1 >/dev/null; }
+export sample
 ceiling_once() {
     local one two
-    one=$(t bash -c "$(declare -f gz); sample='$sample'; gz")
-    two=$(t bash -c "$(declare -f gz); sample='$sample'; gz & gz; wait")
+    one=$(t bash -c 'cat $sample | gzip -1 >/dev/null')
+    two=$(t bash -c 'cat $sample | gzip -1 >/dev/null & cat $sample | gzip -1 >/dev/null; wait')
     awk -v a="$one" -v b="$two" 'BEGIN { printf "%.2f", 2 * a / b }'
 }
 P1=() P2=() C=()

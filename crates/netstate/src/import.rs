@@ -19,7 +19,7 @@ use crate::dirlock::{DirLock, DirLockError};
 use crate::loadlog::{self, LoadEntry};
 use crate::merge::OpenSet;
 use crate::name::run_order;
-use crate::parse::{parse_file, Reason};
+use crate::parse::Reason;
 use crate::readahead::{Ahead, ReadAhead, ReadFile};
 use crate::schema::{TableDef, TableKind};
 use crate::store::{self, names};
@@ -408,7 +408,7 @@ impl<'a> Importer<'a> {
             reason,
             detail,
         };
-        let ReadFile { name: fname, size, sha, bytes, parsed } = match found.map_err(io)? {
+        let ReadFile { name: fname, size, sha, content } = match found.map_err(io)? {
             Ahead::Empty => {
                 tracing::warn!(file = %path.display(), "Empty file skipped (still being written?).");
                 return Ok(Outcome::SkippedEmpty);
@@ -447,9 +447,7 @@ impl<'a> Importer<'a> {
             );
             return self.rejected(r, Some(&sha));
         }
-        let parsed =
-            parsed.unwrap_or_else(|| parse_file(bytes.as_deref().unwrap_or_default(), &def));
-        let lines = match parsed {
+        let lines = match content.lines(&def) {
             Ok(lines) => lines,
             Err(e) => return self.rejected(reject(Some(e.line), e.reason, e.detail), Some(&sha)),
         };

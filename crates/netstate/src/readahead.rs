@@ -12,7 +12,7 @@ use std::thread::Scope;
 
 use crate::name::FileName;
 use crate::parse::{parse_file, Line, ParseError};
-use crate::schema::builtin;
+use crate::schema::{builtin, TableDef};
 
 /// What reading one file ahead found.
 pub(crate) enum Ahead {
@@ -32,10 +32,26 @@ pub(crate) struct ReadFile {
     pub size: u64,
     /// SHA-256 of the bytes, hex.
     pub sha: String,
-    /// The bytes, when not parsed yet.
-    pub bytes: Option<Vec<u8>>,
-    /// The parse, for a shipped table.
-    pub parsed: Option<Result<Vec<Line>, ParseError>>,
+    /// Its lines, or its bytes when its table's definition must be read first.
+    pub content: Content,
+}
+
+/// A read file's content: parsed ahead (shipped tables), or left for its turn.
+pub(crate) enum Content {
+    /// The parse, with the shipped definition.
+    Parsed(Result<Vec<Line>, ParseError>),
+    /// The bytes of a table defined in the warehouse.
+    Raw(Vec<u8>),
+}
+
+impl Content {
+    /// The file's lines under `def`, parsing now what was not parsed ahead.
+    pub fn lines(self, def: &TableDef) -> Result<Vec<Line>, ParseError> {
+        match self {
+            Content::Parsed(parsed) => parsed,
+            Content::Raw(bytes) => parse_file(&bytes, def),
+        }
+    }
 }
 
 /// Reads `path` (named `name`): size, name, bytes, hash and, for a shipped table, parse.
@@ -47,11 +63,11 @@ pub(crate) fn read(path: &Path, name: &str) -> std::io::Result<Ahead> {
     let Some(fname) = FileName::parse(name) else { return Ok(Ahead::BadName) };
     let bytes = std::fs::read(path)?;
     let sha = vantage_core::hash::sha256_hex(&bytes);
-    let (bytes, parsed) = match builtin(&fname.table) {
-        Some(def) => (None, Some(parse_file(&bytes, &def))),
-        None => (Some(bytes), None),
+    let content = match builtin(&fname.table) {
+        Some(def) => Content::Parsed(parse_file(&bytes, &def)),
+        None => Content::Raw(bytes),
     };
-    Ok(Ahead::Read(ReadFile { name: fname, size, sha, bytes, parsed }))
+    Ok(Ahead::Read(ReadFile { name: fname, size, sha, content }))
 }
 
 /// How many files may wait, read, for the importer: with the one being read, at most two

@@ -94,6 +94,15 @@ fn stage_synthetic(f: &Fixture) -> Option<Vec<(String, PathBuf)>> {
     Some(out)
 }
 
+/// The synthetic reports staged, ingested, canned and autoclaved; the clean directory.
+fn cleaned_synthetic(f: &mut Fixture) -> Option<PathBuf> {
+    stage_synthetic(f)?;
+    ingest(&f.data, &mut f.wh, &[f.dir.path().join("in")], None).unwrap();
+    can(&f.data, &mut f.wh, &cfg(), None).unwrap();
+    autoclave(&f.data, &mut f.wh, &cfg(), None, false).unwrap();
+    Some(f.data.clean("reports").unwrap())
+}
+
 fn count(wh: &mut Warehouse, sql: &str) -> i64 {
     wh.query_i64(sql, &[]).unwrap().unwrap_or(-1)
 }
@@ -218,11 +227,7 @@ fn duplicates_are_skipped_and_clashes_quarantined(f: &mut Fixture) {
 }
 
 fn rerun_verifies_and_reclean_is_byte_identical(f: &mut Fixture) {
-    let Some(_) = stage_synthetic(f) else { return };
-    ingest(&f.data, &mut f.wh, &[f.dir.path().join("in")], None).unwrap();
-    can(&f.data, &mut f.wh, &cfg(), None).unwrap();
-    autoclave(&f.data, &mut f.wh, &cfg(), None, false).unwrap();
-    let clean = f.data.clean("reports").unwrap();
+    let Some(clean) = cleaned_synthetic(f) else { return };
     let before = tree_digest(&clean);
     let rows_before = count(&mut f.wh, "SELECT COUNT(*) FROM reports_datum_locator");
     // A second run has nothing to do.
@@ -246,11 +251,7 @@ fn rerun_verifies_and_reclean_is_byte_identical(f: &mut Fixture) {
 /// instead of reading the live tree the rows no longer describe; a `.new` the rows do
 /// not describe is thrown away.
 fn reclean_stopped_before_its_swap_is_finished_by_the_next_reader(f: &mut Fixture) {
-    let Some(_) = stage_synthetic(f) else { return };
-    ingest(&f.data, &mut f.wh, &[f.dir.path().join("in")], None).unwrap();
-    can(&f.data, &mut f.wh, &cfg(), None).unwrap();
-    autoclave(&f.data, &mut f.wh, &cfg(), None, false).unwrap();
-    let clean = f.data.clean("reports").unwrap();
+    let Some(clean) = cleaned_synthetic(f) else { return };
     let recorded = tree_digest(&clean);
     let bucket = clean.read_dir().unwrap().next().unwrap().unwrap().file_name();
     let bucket = bucket.to_string_lossy().into_owned();
