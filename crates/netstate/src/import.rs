@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use vantage_core::{DataDir, Exit, HasExit, Timestamp};
 use vantage_warehouse::catalog::{self, Partition, PartitionState, QuarantineMode};
@@ -452,6 +452,9 @@ impl<'a> Importer<'a> {
             Err(e) => return self.rejected(reject(Some(e.line), e.reason, e.detail), Some(&sha)),
         };
         let rows = lines.len() as i64;
+        // Where a file's time goes, for `-vv`: applying its lines, then its snapshots.
+        let started = Instant::now();
+        let (mut applied_in, mut snapshots_in) = (Duration::ZERO, Duration::ZERO);
         let mut open = self.cache.remove(&def.name);
         let every = self.opts.snapshot_every;
         let result = self.wh.transaction(|tx| -> Result<bool, ImportError> {
@@ -470,6 +473,7 @@ impl<'a> Importer<'a> {
             let n = names(&def);
             let batch = Batch { source: &source, file: name, first: fname.first, serial: fname.serial };
             let applied = apply_lines(tx, &def, &n, &batch, lines, &mut open)?;
+            applied_in = started.elapsed();
             let mut entry = LoadEntry {
                 seq: 0,
                 source: source.clone(),
@@ -495,7 +499,9 @@ impl<'a> Importer<'a> {
                 // The entry must count for the watermark before snapshots are decided;
                 // a scratch insert is replaced below with the final figures.
                 let seq = loadlog::insert(tx, &entry)?;
+                let snapshots_from = Instant::now();
                 let done = snapshot::maintain(tx, &def.name, &n, applied.oldest, every)?;
+                snapshots_in = snapshots_from.elapsed();
                 entry.snapshots_rebuilt = i64::try_from(done.rebuilt).unwrap_or(i64::MAX);
                 entry.snapshot_created = done.created;
                 tx.execute(
@@ -520,6 +526,14 @@ impl<'a> Importer<'a> {
             catalog::set_processor_version(tx, "netstate", "import", CODE_VERSION)?;
             Ok(true)
         });
+        tracing::debug!(
+            file = name,
+            rows,
+            apply_ms = applied_in.as_secs_f64() * 1e3,
+            snapshots_ms = snapshots_in.as_secs_f64() * 1e3,
+            total_ms = started.elapsed().as_secs_f64() * 1e3,
+            "File transaction done."
+        );
         match result {
             Ok(applied) => {
                 if let Some(set) = open {

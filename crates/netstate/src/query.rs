@@ -153,12 +153,20 @@ fn fetch(
 ) -> Result<Vec<RowOut>, WarehouseError> {
     let cols: String = def.columns.iter().map(|c| format!(", r.{}", c.sql_name())).collect();
     let copies: Vec<usize> = def.copies();
-    let copy_cols: String =
-        copies.iter().map(|&i| format!(", c.{}", def.columns[i].sql_name())).collect();
+    // A row's close is its close table row's or its inline one (crate::store).
+    let copy_cols: String = copies
+        .iter()
+        .map(|&i| {
+            let n = def.columns[i].sql_name();
+            format!(", COALESCE(c.{n}, r.ns_closed_{n})")
+        })
+        .collect();
     let sql = format!(
         "SELECT r.ns_id, r.ns_file_id, r.ns_ikey, r.ns_line, r.created_dt,
-                c.deleted_dt, c.ns_file_id, e.ns_ikey, e.ns_line{cols}{copy_cols}
-         FROM {row} r LEFT JOIN {close} c ON c.row_id = r.ns_id LEFT JOIN {event} e ON e.ns_id = c.event_id
+                COALESCE(c.deleted_dt, r.ns_deleted_dt), COALESCE(c.ns_file_id, r.ns_file_id),
+                e.ns_ikey, e.ns_line{cols}{copy_cols}
+         FROM {row} r LEFT JOIN {close} c ON c.row_id = r.ns_id
+             LEFT JOIN {event} e ON e.ns_id = COALESCE(c.event_id, r.ns_close_event)
          WHERE {cond}",
         row = n.row,
         close = n.close,
@@ -367,10 +375,15 @@ pub fn changes(
                 row,
             });
         }
-        if def.kind == TableKind::State {
-            for row in
-                fetch(db, &files, &def, &n, "c.deleted_dt > ? AND c.deleted_dt <= ?", &range)?
-            {
+        let closes: &[&str] = match def.kind {
+            TableKind::State => &[
+                "c.deleted_dt > ? AND c.deleted_dt <= ?",
+                "r.ns_deleted_dt > ? AND r.ns_deleted_dt <= ?",
+            ],
+            TableKind::Event => &[],
+        };
+        for cond in closes {
+            for row in fetch(db, &files, &def, &n, cond, &range)? {
                 let (Some(time), Some(cause), Some(cause_order)) =
                     (row.deleted, row.closed_by.clone(), row.close_order.clone())
                 else {
@@ -468,6 +481,7 @@ fn extreme(
         let mut found = vec![nearest(db, &n.row, "created_dt", t, toward, bounds)?];
         if def.kind == TableKind::State {
             found.push(nearest(db, &n.close, "deleted_dt", t, toward, bounds)?);
+            found.push(nearest(db, &n.row, "ns_deleted_dt", t, toward, bounds)?);
         }
         for v in found.into_iter().flatten() {
             best = Some(match best {

@@ -145,8 +145,9 @@ pub(crate) fn id_list(
 /// Ids of the rows alive at `t`, from `base` (a snapshot at or before `t`, or none:
 /// empty at −∞): (members ∪ rows created in (base, t]) − rows closed in (base, t].
 ///
-/// A row created after the base and closed by `t` was closed after the base too, so two
-/// index range scans (CREATED_DT of rows, DELETED_DT of closes) suffice: no join.
+/// A row created after the base and closed by `t` was closed after the base too, so
+/// index range scans (CREATED_DT of rows, DELETED_DT of closes and of inline closes)
+/// suffice: no join.
 pub fn alive_ids(
     db: &mut dyn Sql,
     n: &Names,
@@ -184,12 +185,19 @@ fn alive_from(
 ) -> Result<Vec<i64>, WarehouseError> {
     let since = base.map_or(i64::MIN, |s| s.ts);
     let range = [Value::Int(since), Value::Int(t)];
+    // Closes in the close table, and inline ones (crate::store): two range scans.
     let mut removed = id_list(
         db,
         "row_id",
         &format!("FROM {} WHERE deleted_dt > ? AND deleted_dt <= ?", n.close),
         &range,
     )?;
+    removed.extend(id_list(
+        db,
+        "ns_id",
+        &format!("FROM {} WHERE ns_deleted_dt > ? AND ns_deleted_dt <= ?", n.row),
+        &range,
+    )?);
     removed.sort_unstable();
     let mut alive: Vec<i64> = base.map(|s| s.members.clone()).unwrap_or_default();
     alive.extend(created);
