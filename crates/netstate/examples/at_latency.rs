@@ -9,6 +9,10 @@ use std::time::Instant;
 use vantage_netstate::query;
 use vantage_warehouse::Warehouse;
 
+/// The allocator of the `vantage` binary, whose `at` this measures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let data = args.next().expect("DATA_DIR");

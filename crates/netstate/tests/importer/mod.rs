@@ -36,16 +36,21 @@ fn import_all(e: &mut Env, m: &Manifest, every: u64, reverse: bool) {
         batches.reverse();
     }
     for b in batches {
-        for s in &m.sources {
-            let dir = e.path(&format!("in-{s}-{b}"));
-            if m.batch_dir(s, b).exists() {
-                copy_files(&m.batch_dir(s, b), &dir);
-            }
-            let src_loaded = loaded.join(s);
-            std::fs::create_dir_all(&src_loaded).unwrap();
-            let r = e.import(&dir, &src_loaded, s, every);
-            assert!(r.rejection().is_none(), "{:?}", r.rejection());
+        import_batch(e, m, b, &loaded, every);
+    }
+}
+
+/// Imports batch `b` of every source, sources in turn, moving files under `loaded`.
+fn import_batch(e: &mut Env, m: &Manifest, b: u32, loaded: &Path, every: u64) {
+    for s in &m.sources {
+        let dir = e.path(&format!("in-{s}-{b}"));
+        if m.batch_dir(s, b).exists() {
+            copy_files(&m.batch_dir(s, b), &dir);
         }
+        let src_loaded = loaded.join(s);
+        std::fs::create_dir_all(&src_loaded).unwrap();
+        let r = e.import(&dir, &src_loaded, s, every);
+        assert!(r.rejection().is_none(), "{:?}", r.rejection());
     }
 }
 
@@ -373,15 +378,7 @@ fn upgraded_on(backend: &str) {
         if b == 1 {
             downgrade_to_first_layout(&mut old);
         }
-        for s in &m.sources {
-            let dir = old.path(&format!("in-{s}-{b}"));
-            if m.batch_dir(s, b).exists() {
-                copy_files(&m.batch_dir(s, b), &dir);
-            }
-            let src_loaded = loaded.join(s);
-            std::fs::create_dir_all(&src_loaded).unwrap();
-            assert!(old.import(&dir, &src_loaded, s, 100).rejection().is_none());
-        }
+        import_batch(&mut old, &m, b, &loaded, 100);
     }
     let stored = old.wh.query_i64("SELECT MIN(storage) FROM netstate_table", &[]).unwrap();
     assert_eq!(stored, Some(2), "every table upgraded");
