@@ -228,9 +228,11 @@ fn writable(path: &Path) -> bool {
     unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
 }
 
-/// Applies the shared migrations (idempotent).
+/// Applies the shared migrations and upgrades tables of older storage layouts
+/// (idempotent).
 pub fn migrate(wh: &mut Warehouse) -> Result<(), WarehouseError> {
-    wh.migrate("netstate", store::MIGRATIONS)
+    wh.migrate("netstate", store::MIGRATIONS)?;
+    wh.transaction(|tx| store::upgrade_all(tx))
 }
 
 /// Fails with a clear message when the netstate tables do not exist yet (queries run on

@@ -329,10 +329,34 @@ pub fn retire_source(db: &mut dyn Sql, source: &str) -> Result<u64, WarehouseErr
     db.execute("UPDATE netstate_source SET retired = 1 WHERE name = ?", &[source.into()])
 }
 
-/// True when `table`'s storage exists (a table never imported has none).
+/// True when `table`'s storage exists (a table never imported has none); an error when
+/// it is in an older layout than the queries read (any import upgrades it).
 pub fn table_exists(db: &mut dyn Sql, table: &str) -> Result<bool, WarehouseError> {
-    Ok(db
-        .query_i64("SELECT COUNT(*) FROM netstate_table WHERE name = ?", &[table.into()])?
-        .unwrap_or(0)
-        > 0)
+    match db.query_i64("SELECT storage FROM netstate_table WHERE name = ?", &[table.into()])? {
+        None => Ok(false),
+        Some(v) if v >= STORAGE_VERSION => Ok(true),
+        Some(v) => Err(WarehouseError::Conversion(format!(
+            "netstate table {table} is stored in layout {v} of an older Vantage; run \
+             `vantage netstate import` once (any source, even an empty directory) to upgrade it"
+        ))),
+    }
+}
+
+/// Upgrades every table stored in an older layout, each in the caller's transaction, so
+/// that any import brings the whole warehouse up to date, not only the tables it loads.
+/// On PostgreSQL the rows are locked first: a second importer waits, then finds them done.
+pub fn upgrade_all(db: &mut dyn Sql) -> Result<(), WarehouseError> {
+    let lock = if db.backend() == Backend::Postgres { " FOR UPDATE" } else { "" };
+    let rows = db.query(
+        &format!("SELECT definition FROM netstate_table WHERE storage < ?{lock}"),
+        &[STORAGE_VERSION.into()],
+    )?;
+    for r in &rows.rows {
+        let text = r.first().and_then(vantage_warehouse::Value::as_str).unwrap_or_default();
+        let def: TableDef = serde_json::from_str(text).map_err(|e| {
+            WarehouseError::Conversion(format!("netstate_table: a definition does not parse: {e}"))
+        })?;
+        upgrade_table(db, &def)?;
+    }
+    Ok(())
 }

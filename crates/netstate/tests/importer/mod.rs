@@ -377,6 +377,8 @@ fn upgraded_on(backend: &str) {
     for b in 0..m.options.batches {
         if b == 1 {
             downgrade_to_first_layout(&mut old);
+            let err = query::at(&mut old.wh, "FLOW", 0, None).unwrap_err().to_string();
+            assert!(err.contains("vantage netstate import"), "{err}");
         }
         import_batch(&mut old, &m, b, &loaded, 100);
     }
