@@ -7,4 +7,4 @@
 #   bench/serve-collector.sh [SECONDS] [CLIENTS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo run --release -q -p vantage-server --example collector_load -- "${1:-60}" "${2:-8}"
+cargo run --release -q -p vantage-server --example serve_collector_load -- "${1:-60}" "${2:-8}"

@@ -2,7 +2,7 @@
 //! measurements for a while; prints sustained submissions/s and p99 latency, then checks
 //! that every acknowledged measurement is in the warehouse after the reports tick.
 //!
-//! `cargo run -p vantage-server --example collector_load -- [SECONDS] [CLIENTS]`
+//! `cargo run -p vantage-server --example serve_collector_load -- [SECONDS] [CLIENTS]`
 //! (defaults 60 and 8). Uses a fresh data directory of its own; the rate limit of the
 //! collector is raised so that it measures throughput, not the limiter.
 
