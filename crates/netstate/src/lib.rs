@@ -17,6 +17,7 @@
 mod apply;
 mod cell;
 mod config;
+pub mod define;
 pub mod demo;
 mod dirlock;
 pub mod flows;

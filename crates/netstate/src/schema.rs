@@ -44,6 +44,26 @@ impl ColType {
         matches!(self, ColType::U16 | ColType::U32 | ColType::U64)
     }
 
+    /// A type as definitions write it: `u16` … `i64`, `text(N)`, `bytes(N)` with N > 0.
+    pub fn parse(t: &str) -> Option<ColType> {
+        let sized = |prefix: &str| -> Option<usize> {
+            t.strip_prefix(prefix)?.strip_suffix(')')?.parse().ok().filter(|&n| n > 0)
+        };
+        Some(match t {
+            "u16" => ColType::U16,
+            "i16" => ColType::I16,
+            "u32" => ColType::U32,
+            "i32" => ColType::I32,
+            "u64" => ColType::U64,
+            "i64" => ColType::I64,
+            _ => match (sized("text("), sized("bytes(")) {
+                (Some(n), _) => ColType::Text(n),
+                (_, Some(n)) => ColType::Bytes(n),
+                _ => return None,
+            },
+        })
+    }
+
     /// The SQL column type (portable stand-ins of the warehouse's migrations).
     pub fn sql(self) -> &'static str {
         match self {
@@ -69,6 +89,21 @@ pub enum Display {
     Dpid,
     /// Lowercase hex.
     Hex,
+}
+
+impl Display {
+    /// A display as definitions write it (empty or `plain`: as is).
+    pub fn parse(d: &str) -> Option<Display> {
+        Some(match d {
+            "" | "plain" => Display::Plain,
+            "mac" => Display::Mac,
+            "ipv4" => Display::Ipv4,
+            "ipv6" => Display::Ipv6,
+            "dpid" => Display::Dpid,
+            "hex" => Display::Hex,
+            _ => return None,
+        })
+    }
 }
 
 /// One column of a controller table.
@@ -144,28 +179,9 @@ fn cols(spec: &str) -> Vec<Column> {
         .filter_map(|item| {
             let mut parts = item.split(':');
             let name = parts.next()?.to_string();
-            let ty = match parts.next()? {
-                "u16" => ColType::U16,
-                "i16" => ColType::I16,
-                "u32" => ColType::U32,
-                "i32" => ColType::I32,
-                "u64" => ColType::U64,
-                "i64" => ColType::I64,
-                t if t.starts_with("text(") => ColType::Text(t.get(5..t.len() - 1)?.parse().ok()?),
-                t if t.starts_with("bytes(") => {
-                    ColType::Bytes(t.get(6..t.len() - 1)?.parse().ok()?)
-                }
-                _ => return None,
-            };
+            let ty = ColType::parse(parts.next()?)?;
             let flags = parts.next().unwrap_or("");
-            let display = match parts.next().unwrap_or("") {
-                "mac" => Display::Mac,
-                "ipv4" => Display::Ipv4,
-                "ipv6" => Display::Ipv6,
-                "dpid" => Display::Dpid,
-                "hex" => Display::Hex,
-                _ => Display::Plain,
-            };
+            let display = Display::parse(parts.next().unwrap_or("")).unwrap_or(Display::Plain);
             Some(Column {
                 name,
                 ty,

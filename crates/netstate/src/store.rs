@@ -247,6 +247,34 @@ fn upgrade_table(db: &mut dyn Sql, def: &TableDef) -> Result<(), WarehouseError>
     Ok(())
 }
 
+/// Adds `extra` (nullable columns `def` ends with) to a stored table's rows and close
+/// events, redefines its view over them and records `def` as its definition.
+pub fn add_columns(
+    db: &mut dyn Sql,
+    def: &TableDef,
+    extra: &[crate::schema::Column],
+) -> Result<(), WarehouseError> {
+    let n = names(def);
+    let mut sql = String::new();
+    for c in extra {
+        for table in [&n.row, &n.event] {
+            sql.push_str(&format!(
+                "ALTER TABLE {table} ADD COLUMN {} {};\n",
+                c.sql_name(),
+                c.ty.sql()
+            ));
+        }
+    }
+    sql.push_str(&format!("DROP VIEW {};\n", n.view));
+    sql.push_str(&view_sql(def, &n));
+    db.batch(&render(&sql, db.backend()))?;
+    db.execute(
+        "UPDATE netstate_table SET definition = ? WHERE name = ?",
+        &[serde_json::to_string(def).unwrap_or_default().into(), def.name.as_str().into()],
+    )?;
+    Ok(())
+}
+
 /// Creates `def`'s storage and view when absent (or upgrades an older layout), and
 /// records its definition.
 pub fn ensure_table(db: &mut dyn Sql, def: &TableDef) -> Result<(), WarehouseError> {

@@ -478,3 +478,82 @@ fn recorded_flows_imported_twice_apply_once_postgres() {
     let pg = vantage_warehouse::testing::ScratchPostgres::new().unwrap();
     recorded_flows(Some(&pg.url));
 }
+
+const FLOW7: &str = "name = \"FLOW7\"\nkind = \"state\"\n\
+    [[column]]\nname = \"DP_ID\"\ntype = \"u64\"\nkey = true\nrequired = true\n\
+    [[column]]\nname = \"NOTE\"\ntype = \"text(16)\"\n\
+    [[column]]\nname = \"BYTES\"\ntype = \"u64\"\ncopy_on_close = true\n";
+
+#[test]
+fn generic_tables_are_added_imported_and_extended_sqlite() {
+    generic_tables_on(None);
+}
+
+#[test]
+fn generic_tables_are_added_imported_and_extended_postgres() {
+    if std::env::var("VANTAGE_TEST_PG").is_ok_and(|v| !v.is_empty()) {
+        let pg = vantage_warehouse::testing::ScratchPostgres::new().unwrap();
+        generic_tables_on(Some(&pg.url));
+    } else {
+        eprintln!("notice: VANTAGE_TEST_PG is unset; PostgreSQL test skipped");
+    }
+}
+
+fn generic_tables_on(wh: Option<&str>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, import, loaded) =
+        (tmp.path().join("data"), tmp.path().join("in"), tmp.path().join("out"));
+    std::fs::create_dir_all(&import).unwrap();
+    std::fs::create_dir_all(&loaded).unwrap();
+    let def = tmp.path().join("flow7.toml");
+    std::fs::write(&def, FLOW7).unwrap();
+    let add = |file: &Path| run(vantage(&data, wh).args(["netstate", "table", "add"]).arg(file));
+    let o = add(&def);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("added FLOW7 (3 columns)"), "{}", text(&o.stdout));
+    assert!(text(&add(&def).stdout).contains("already defined"));
+    std::fs::write(
+        import.join("FLOW7-1000-3000-0.sql"),
+        "ID,TYPE,CREATED_DT,DP_ID,NOTE,BYTES\n1,O,1000,1,a,\\N\n2,O,2000,2,b,\\N\n3,C,3000,1,\\N,77\n",
+    )
+    .unwrap();
+    let o = run(vantage(&data, wh)
+        .args(["netstate", "import", "--import"])
+        .arg(&import)
+        .arg("--loaded")
+        .arg(&loaded));
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let at = |t: &str| -> Vec<serde_json::Value> {
+        let o = run(vantage(&data, wh).args(["netstate", "at", "FLOW7", t, "--format", "json"]));
+        assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+        text(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    assert_eq!(at("2500").len(), 2);
+    let later = at("3500");
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0]["origin"], "default/FLOW7-1000-3000-0.sql:3");
+    // Extra nullable columns at the end extend the table; other changes are refused.
+    let wider = tmp.path().join("flow7-wider.toml");
+    std::fs::write(&wider, format!("{FLOW7}[[column]]\nname = \"EXTRA\"\ntype = \"text(8)\"\n"))
+        .unwrap();
+    let o = add(&wider);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("extended FLOW7 with EXTRA"));
+    let o = run(vantage(&data, wh).args(["netstate", "tables", "--show", "FLOW7"]));
+    assert!(text(&o.stdout).contains("EXTRA"), "{}", text(&o.stdout));
+    assert_eq!(at("2500").len(), 2, "rows survive the extension");
+    let changed = tmp.path().join("flow7-changed.toml");
+    std::fs::write(&changed, FLOW7.replace("text(16)", "text(32)")).unwrap();
+    let o = add(&changed);
+    assert_eq!(code(&o), 1);
+    assert!(text(&o.stderr).contains("extra nullable columns"), "{}", text(&o.stderr));
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, FLOW7.replace("\"FLOW7\"", "\"flow7\"")).unwrap();
+    let o = add(&bad);
+    assert_eq!(code(&o), 1);
+    assert!(
+        text(&o.stderr).contains(&format!("{}: table name", bad.display())),
+        "{}",
+        text(&o.stderr)
+    );
+}

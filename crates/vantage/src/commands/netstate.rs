@@ -110,6 +110,9 @@ pub enum NetstateCommand {
         #[arg(long)]
         show: Option<String>,
     },
+    /// Table definitions: `add FILE` declares a new controller table (TOML)
+    #[command(subcommand)]
+    Table(TableCommand),
     /// Sources: `retire NAME` stops a dead source from holding snapshots back
     #[command(subcommand)]
     Source(SourceCommand),
@@ -130,6 +133,23 @@ pub enum NetstateCommand {
         /// Only this sensor's flows
         #[arg(long)]
         sensor: Option<String>,
+    },
+}
+
+/// `vantage netstate table ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum TableCommand {
+    /// Store a TOML table definition in the warehouse, so every importer knows the table;
+    /// re-adding it with extra nullable columns at the end extends it
+    #[command(after_help = "Example:\n  vantage netstate table add flow7.toml\n\n\
+        flow7.toml:\n  name = \"FLOW7\"\n  kind = \"state\"      # or \"event\"\n  \
+        [[column]]\n  name = \"DP_ID\"\n  type = \"u64\"        # u16 i16 u32 i32 u64 i64 text(N) bytes(N)\n  \
+        key = true          # compared by C rows (also: copy_on_close = true)\n  \
+        required = true     # non-NULL in O rows (also: display = \"mac|ipv4|ipv6|dpid|hex\")\n\n\
+        Exit 1 says which rule a refused definition breaks.")]
+    Add {
+        /// The definition file
+        file: PathBuf,
     },
 }
 
@@ -514,6 +534,30 @@ pub fn run(ctx: &Context, cmd: &NetstateCommand) -> anyhow::Result<()> {
                     ),
                 },
             }
+        }
+        NetstateCommand::Table(TableCommand::Add { file }) => {
+            use vantage_netstate::define::{self, DefineError, Defined};
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| Coded::new(Exit::for_io(&e), format!("{}: {e}", file.display())))?;
+            let refused = |e: DefineError| match e {
+                DefineError::Warehouse(w) => Coded::new(Exit::Storage, w.to_string()),
+                other => Coded::new(Exit::Usage, format!("{}: {other}", file.display())),
+            };
+            let def = define::parse(&text).map_err(refused)?;
+            let (_data, mut wh) = open(ctx)?;
+            let done = wh.transaction(|tx| define::add(tx, &def)).map_err(refused)?;
+            if ctx.chatty() {
+                match done {
+                    Defined::Created(d) => {
+                        println!("added {} ({} columns)", d.name, d.columns.len())
+                    }
+                    Defined::Extended(d, cols) => {
+                        println!("extended {} with {}", d.name, cols.join(", "))
+                    }
+                    Defined::Unchanged(d) => println!("{} is already defined so", d.name),
+                }
+            }
+            Ok(())
         }
         NetstateCommand::Source(SourceCommand::Retire { name }) => {
             let (_data, mut wh) = open(ctx)?;
