@@ -166,7 +166,6 @@ pub fn add(db: &mut dyn Sql, def: &TableDef) -> Result<Defined, DefineError> {
             def.name
         )));
     }
-    store::ensure_table(db, &old)?;
     let added: Vec<String> = extra.iter().map(|c| c.name.clone()).collect();
     store::add_columns(db, def, extra)?;
     Ok(Defined::Extended(def.clone(), added))

@@ -10,11 +10,13 @@
 //! opened it (most flows live seconds, a file spans a minute) carries its close inline,
 //! in the row's `ns_deleted_dt`, `ns_close_event` and `ns_closed_<copy>` columns, instead
 //! of a row in `netstate_<t>_close`. A row has at most one close, inline or in the close
-//! table; the view and every query read both. On PostgreSQL the close table's primary
-//! key took a B-tree insert at a random place per close, and a close tuple more than the
-//! lines themselves: about a quarter of the server's work per flow. A re-merge clears
-//! the inline closes it replays (an UPDATE of the few rows it reaches) and writes all its
-//! closes to the close table.
+//! table; the view and every query read both. A close row cost a tuple and a primary-key
+//! entry at a random place (replayed alone, the FLOW close COPY was ~29% of the FLOW
+//! COPYs' cost on PostgreSQL); inline, SQLite imports ~10% faster, PostgreSQL's time
+//! moved into wider rows and one more range scan (bench/results/netstate.txt). A
+//! re-merge clears the inline closes it replays (an UPDATE of the few rows it reaches)
+//! and writes all its closes to the close table. [`upgrade_all`], run by every
+//! migration, brings tables of the first layout up to date.
 
 use vantage_warehouse::{Backend, Migration, Sql, WarehouseError};
 
@@ -95,7 +97,7 @@ CREATE TABLE netstate_reject (
     },
 ];
 
-/// The storage layout [`ensure_table`] creates and upgrades older tables to.
+/// The storage layout [`ensure_table`] creates and [`upgrade_all`] brings older tables to.
 const STORAGE_VERSION: i64 = 2;
 
 /// The canonical-order and origin columns both rows and close events carry; the file
@@ -227,6 +229,14 @@ fn view_sql(def: &TableDef, n: &Names) -> String {
     )
 }
 
+/// Runs `changes` (statements with the [`render`] stand-ins) on `def`'s storage, then
+/// redefines its view, which must follow every change of the tables under it.
+fn alter_storage(db: &mut dyn Sql, def: &TableDef, changes: &str) -> Result<(), WarehouseError> {
+    let n = names(def);
+    let sql = format!("{changes}\nDROP VIEW {};\n{}", n.view, view_sql(def, &n));
+    db.batch(&render(&sql, db.backend()))
+}
+
 /// Brings a table created by an older layout up to [`STORAGE_VERSION`]: adds the inline
 /// close columns (NULL: every close stays where it is) and their index, and redefines
 /// the view.
@@ -237,9 +247,7 @@ fn upgrade_table(db: &mut dyn Sql, def: &TableDef) -> Result<(), WarehouseError>
         .map(|(col, ty)| format!("ALTER TABLE {} ADD COLUMN {col} {ty};\n", n.row))
         .collect();
     sql.push_str(&inline_index_sql(&n));
-    sql.push_str(&format!("\nDROP VIEW {};\n", n.view));
-    sql.push_str(&view_sql(def, &n));
-    db.batch(&render(&sql, db.backend()))?;
+    alter_storage(db, def, &sql)?;
     db.execute(
         "UPDATE netstate_table SET storage = ? WHERE name = ?",
         &[STORAGE_VERSION.into(), def.name.as_str().into()],
@@ -255,19 +263,15 @@ pub fn add_columns(
     extra: &[crate::schema::Column],
 ) -> Result<(), WarehouseError> {
     let n = names(def);
-    let mut sql = String::new();
-    for c in extra {
-        for table in [&n.row, &n.event] {
-            sql.push_str(&format!(
-                "ALTER TABLE {table} ADD COLUMN {} {};\n",
-                c.sql_name(),
-                c.ty.sql()
-            ));
-        }
-    }
-    sql.push_str(&format!("DROP VIEW {};\n", n.view));
-    sql.push_str(&view_sql(def, &n));
-    db.batch(&render(&sql, db.backend()))?;
+    let sql: String = extra
+        .iter()
+        .flat_map(|c| {
+            [&n.row, &n.event].map(|table| {
+                format!("ALTER TABLE {table} ADD COLUMN {} {};\n", c.sql_name(), c.ty.sql())
+            })
+        })
+        .collect();
+    alter_storage(db, def, &sql)?;
     db.execute(
         "UPDATE netstate_table SET definition = ? WHERE name = ?",
         &[serde_json::to_string(def).unwrap_or_default().into(), def.name.as_str().into()],
@@ -275,17 +279,11 @@ pub fn add_columns(
     Ok(())
 }
 
-/// Creates `def`'s storage and view when absent (or upgrades an older layout), and
-/// records its definition.
+/// Creates `def`'s storage and view when absent, and records its definition (a stored
+/// table of an older layout was upgraded by the migration every entry point runs).
 pub fn ensure_table(db: &mut dyn Sql, def: &TableDef) -> Result<(), WarehouseError> {
-    let storage = db.query_i64(
-        "SELECT storage FROM netstate_table WHERE name = ?",
-        &[def.name.as_str().into()],
-    )?;
-    match storage {
-        Some(v) if v >= STORAGE_VERSION => return Ok(()),
-        Some(_) => return upgrade_table(db, def),
-        None => {}
+    if table_exists(db, &def.name)? {
+        return Ok(());
     }
     let n = names(def);
     let cols: String =

@@ -517,11 +517,7 @@ fn generic_tables_on(wh: Option<&str>) {
         "ID,TYPE,CREATED_DT,DP_ID,NOTE,BYTES\n1,O,1000,1,a,\\N\n2,O,2000,2,b,\\N\n3,C,3000,1,\\N,77\n",
     )
     .unwrap();
-    let o = run(vantage(&data, wh)
-        .args(["netstate", "import", "--import"])
-        .arg(&import)
-        .arg("--loaded")
-        .arg(&loaded));
+    let o = run(&mut import_cmd(&data, wh, &import, &loaded, "default"));
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
     let at = |t: &str| -> Vec<serde_json::Value> {
         let o = run(vantage(&data, wh).args(["netstate", "at", "FLOW7", t, "--format", "json"]));

@@ -554,7 +554,7 @@ pub fn run(ctx: &Context, cmd: &NetstateCommand) -> anyhow::Result<()> {
                     Defined::Extended(d, cols) => {
                         println!("extended {} with {}", d.name, cols.join(", "))
                     }
-                    Defined::Unchanged(d) => println!("{} is already defined so", d.name),
+                    Defined::Unchanged(d) => println!("{} is already defined as given", d.name),
                 }
             }
             Ok(())
