@@ -148,11 +148,11 @@ struct Staged {
 
 /// On the staging thread: turns `lines` into stored values, sent in chunks to the
 /// warehouse thread (which sends their vectors back for reuse), and into merge items.
-/// Close events go first: they depend on nothing. When given `set`, the lines are then
-/// merged into it (while the last event chunks are being stored), so that each row this
-/// file closes is sent with its close inline ([`crate::store`]); closes of older rows
-/// follow as close rows. Stops early when the warehouse thread stops taking chunks (it
-/// failed).
+/// When given `set`, the lines are merged into it first, so that each row this file
+/// closes is sent with its close inline and, where the row rebuilds it, with its C line
+/// absorbed ([`crate::store`]); then go the close events still stored, the rows, and the
+/// closes of older rows as close rows. Stops early when the warehouse thread stops taking
+/// chunks (it failed).
 fn stage(
     mut lines: Vec<Line>,
     st: &Stage<'_>,
@@ -161,25 +161,9 @@ fn stage(
     spare: &std::sync::mpsc::Receiver<Vec<Vec<Value>>>,
 ) -> Staged {
     let mut done = Staged { items: Vec::with_capacity(lines.len()), ..Staged::default() };
-    let (mut rows_done, mut events_done) = (0i64, 0i64);
-    let mut row_values = Pending::new(st.chunk);
-    let mut event_values = Pending::new(st.chunk);
-    let send = |p: &mut Pending, to: Target| -> bool {
-        match p.take(to, spare.try_recv().unwrap_or_default()) {
-            Some(c) => out.send(c).is_ok(),
-            None => true,
-        }
-    };
-    let order_values = |id: i64, l: &Line| {
-        [
-            Value::Int(id),
-            Value::Int(st.file_id),
-            Value::Int(l.ikey as i64), // bit-cast, read back the same way
-            Value::Int(l.line as i64),
-            Value::Int(l.created),
-        ]
-    };
-    for l in &mut lines {
+    // Row base+k is the O line lines[opens[k]], event base+j the line lines[events[j]].
+    let (mut opens, mut events) = (Vec::new(), Vec::new());
+    for (at, l) in lines.iter().enumerate() {
         let order = OrderKey {
             created: l.created,
             first: st.first,
@@ -195,62 +179,112 @@ fn stage(
         let action = match l.ty {
             LineType::Open => {
                 done.opens += 1;
-                let id = st.row_base + rows_done;
-                rows_done += 1;
-                Action::Open { id, keys: pick(st.keys) }
+                opens.push(at);
+                Action::Open { id: st.row_base + opens.len() as i64 - 1, keys: pick(st.keys) }
             }
             ty => {
-                let event = st.event_base + events_done;
-                events_done += 1;
-                let action = if ty == LineType::Close {
+                events.push(at);
+                let event = st.event_base + events.len() as i64 - 1;
+                if ty == LineType::Close {
                     done.closes += 1;
                     Action::Close { event, keys: pick(st.keys), copies: pick(st.copies) }
                 } else {
                     done.close_alls += 1;
                     Action::CloseAll { event }
-                };
-                let values = event_values.slot();
-                values.extend(order_values(event, l));
-                values.push(ty.as_str().into());
-                values.extend(std::mem::take(&mut l.cells).into_iter().map(Cell::into_value));
-                if event_values.full() && !send(&mut event_values, Target::Events) {
-                    return done;
                 }
-                action
             }
         };
         done.items.push(Item { order, action });
     }
-    if !send(&mut event_values, Target::Events) {
-        return done;
-    }
     // Rows this file opens and closes get their close inline; the others' go after.
-    let mut inline: Vec<Option<merge::Closed>> = Vec::new();
+    // Per inline close, the NULL cells of its C line when the row absorbs it.
+    let mut inline: Vec<Option<(merge::Closed, Option<i64>)>> = Vec::new();
+    let mut absorbed = vec![false; events.len()];
     let mut older = Vec::new();
     if let Some(mut set) = set {
         let closed = merge::apply(&mut set, std::mem::take(&mut done.items));
         done.merged = Some((set, closed.len()));
-        inline.resize_with(usize::try_from(rows_done).unwrap_or(0), || None);
-        for c in closed {
-            match usize::try_from(c.row - st.row_base).ok().and_then(|k| inline.get_mut(k)) {
-                Some(slot) => *slot = Some(c),
-                None => older.push(c),
+        let mut rows_closed_by = vec![0u32; events.len()];
+        for c in &closed {
+            if let Some(n) = slot(&mut rows_closed_by, c.event - st.event_base) {
+                *n += 1;
             }
         }
+        inline.resize_with(opens.len(), || None);
+        for c in closed {
+            let (k, j) = (c.row - st.row_base, c.event - st.event_base);
+            let Some(place) = slot(&mut inline, k) else {
+                older.push(c);
+                continue;
+            };
+            let only_this = slot(&mut rows_closed_by, j).is_some_and(|n| *n == 1);
+            let e = usize::try_from(j).ok().and_then(|j| events.get(j)).copied();
+            let rebuilds = match e {
+                Some(e) if only_this && lines[e].ty == LineType::Close => {
+                    nulls_of_rebuilt(&lines[opens[k as usize]].cells, &lines[e].cells, st.copies)
+                }
+                _ => None,
+            };
+            if rebuilds.is_some() {
+                absorbed[j as usize] = true;
+            }
+            *place = Some((c, rebuilds));
+        }
     }
+    let order_values = |id: i64, l: &Line| {
+        [
+            Value::Int(id),
+            Value::Int(st.file_id),
+            Value::Int(l.ikey as i64), // bit-cast, read back the same way
+            Value::Int(l.line as i64),
+            Value::Int(l.created),
+        ]
+    };
+    let send = |p: &mut Pending, to: Target| -> bool {
+        match p.take(to, spare.try_recv().unwrap_or_default()) {
+            Some(c) => out.send(c).is_ok(),
+            None => true,
+        }
+    };
+    let mut event_values = Pending::new(st.chunk);
+    for (j, &e) in events.iter().enumerate() {
+        if absorbed[j] {
+            continue;
+        }
+        let l = &mut lines[e];
+        let values = event_values.slot();
+        values.extend(order_values(st.event_base + j as i64, l));
+        values.push(l.ty.as_str().into());
+        values.extend(std::mem::take(&mut l.cells).into_iter().map(Cell::into_value));
+        if event_values.full() && !send(&mut event_values, Target::Events) {
+            return done;
+        }
+    }
+    if !send(&mut event_values, Target::Events) {
+        return done;
+    }
+    let mut row_values = event_values;
     let mut inline = inline.into_iter();
-    let opens = lines.into_iter().filter(|l| l.ty == LineType::Open);
-    for (id, l) in (st.row_base..).zip(opens) {
+    for (k, &o) in opens.iter().enumerate() {
+        let id = st.row_base + k as i64;
+        let close = inline.next().flatten();
+        let l = &mut lines[o];
         let values = row_values.slot();
-        values.extend(order_values(id, &l));
-        values.extend(l.cells.into_iter().map(Cell::into_value));
-        match inline.next().flatten() {
-            Some(c) => {
+        values.extend(order_values(id, l));
+        values.extend(std::mem::take(&mut l.cells).into_iter().map(Cell::into_value));
+        match close {
+            Some((c, rebuilds)) => {
                 let event = c.event;
                 close_values(values, c, st.copies.len());
-                values.push(event.into());
+                match rebuilds {
+                    Some(nulls) => {
+                        let e = &lines[events[(event - st.event_base) as usize]];
+                        values.extend([-id, e.ikey as i64, e.line as i64, nulls].map(Value::Int));
+                    }
+                    None => values.extend([event.into(), Value::Null, Value::Null, Value::Null]),
+                }
             }
-            None => values.extend((0..2 + st.copies.len()).map(|_| Value::Null)),
+            None => values.extend((0..5 + st.copies.len()).map(|_| Value::Null)),
         }
         if row_values.full() && !send(&mut row_values, Target::Rows) {
             return done;
@@ -269,6 +303,31 @@ fn stage(
     }
     send(&mut close_values, Target::Closes);
     done
+}
+
+/// The element `k` of `v`, when `k` is an index of it.
+fn slot<T>(v: &mut [T], k: i64) -> Option<&mut T> {
+    usize::try_from(k).ok().and_then(|k| v.get_mut(k))
+}
+
+/// When a C line is rebuilt from its row and inline close ([`crate::store`]): each of its
+/// cells but the copy-on-close ones (which the close keeps) is the row's or NULL. Returns
+/// the NULL cells as a bit per column (a column past bit 62 must equal the row's).
+fn nulls_of_rebuilt(row: &[Cell], close: &[Cell], copies: &[usize]) -> Option<i64> {
+    if row.len() != close.len() {
+        return None;
+    }
+    let mut nulls = 0i64;
+    for (i, (r, c)) in row.iter().zip(close).enumerate() {
+        if r == c || copies.contains(&i) {
+            continue;
+        }
+        if !c.is_null() || i > 62 {
+            return None;
+        }
+        nulls |= 1 << i;
+    }
+    Some(nulls)
 }
 
 /// Puts the closes in the order they are stored in. SQLite keeps the close table in row
@@ -323,9 +382,7 @@ fn store_lines(
                     Target::Events => (&n.event, cols[1]),
                     Target::Closes => (&n.close, cols[2]),
                 };
-                if !(c.to == Target::Closes && std::env::var_os("X_NOCLOSE").is_some()) {
-                    db.bulk_insert(table, columns, &c.rows[..c.len])?;
-                }
+                db.bulk_insert(table, columns, &c.rows[..c.len])?;
                 // Staging may be done: then the vectors are simply dropped.
                 let _ = spare_tx.send(c.rows);
             }
@@ -639,7 +696,9 @@ pub fn apply_lines(
                 &[t0.into(), batch.source.into()],
             )?;
             // Inline closes are their row's file's, so of the same source; the replay
-            // writes the closes it finds again, to the close table.
+            // reads their absorbed lines from the close events and writes the closes it
+            // finds again, to the close table.
+            store::restore_absorbed_events(db, def, batch.source, t0)?;
             let cleared: String = inline_cols
                 .iter()
                 .map(|(c, _)| format!("{c} = NULL"))

@@ -164,9 +164,9 @@ fn fetch(
     let sql = format!(
         "SELECT r.ns_id, r.ns_file_id, r.ns_ikey, r.ns_line, r.created_dt,
                 COALESCE(c.deleted_dt, r.ns_deleted_dt), COALESCE(c.ns_file_id, r.ns_file_id),
-                e.ns_ikey, e.ns_line{cols}{copy_cols}
+                COALESCE(e.ns_ikey, r.ns_close_ikey), COALESCE(e.ns_line, r.ns_close_line){cols}{copy_cols}
          FROM {row} r LEFT JOIN {close} c ON c.row_id = r.ns_id
-             LEFT JOIN {event} e ON e.ns_id = COALESCE(c.event_id, r.ns_close_event)
+             LEFT JOIN {event} e ON r.ns_close_line IS NULL AND e.ns_id = COALESCE(c.event_id, r.ns_close_event)
          WHERE {cond}",
         row = n.row,
         close = n.close,
@@ -175,7 +175,8 @@ fn fetch(
     let rows = db.query(&sql, params)?;
     let ncols = def.columns.len();
     // A close row holds its event's file and time (DELETED_DT = the event's CREATED_DT),
-    // so only the event's ID and line come from the join.
+    // so only the event's ID and line come from the join, or from the row when it
+    // absorbed its close event (crate::store).
     const V: usize = 9;
     Ok(rows
         .rows

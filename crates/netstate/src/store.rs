@@ -6,17 +6,24 @@
 //! name, ID-or-line, line) so that a re-merge can replay them; a close row holds the
 //! closing event, DELETED_DT and the copied values, so a re-merge rewrites only closes.
 //!
-//! One departure from the spec's layout, for import speed: a row closed by the file that
-//! opened it (most flows live seconds, a file spans a minute) carries its close inline,
-//! in the row's `ns_deleted_dt`, `ns_close_event` and `ns_closed_<copy>` columns, instead
-//! of a row in `netstate_<t>_close`. A row has at most one close, inline or in the close
-//! table; the view and every query read both. A close row cost a tuple and a primary-key
-//! entry at a random place (replayed alone, the FLOW close COPY was ~29% of the FLOW
-//! COPYs' cost on PostgreSQL); inline, SQLite imports ~10% faster, PostgreSQL's time
-//! moved into wider rows and one more range scan (bench/results/netstate.txt). A
-//! re-merge clears the inline closes it replays (an UPDATE of the few rows it reaches)
-//! and writes all its closes to the close table. [`upgrade_all`], run by every
-//! migration, brings tables of the first layout up to date.
+//! Two departures from the spec's layout, for import speed. First, a row closed by the
+//! file that opened it (most flows live seconds, a file spans a minute) carries its close
+//! inline, in the row's `ns_deleted_dt`, `ns_close_event` and `ns_closed_<copy>` columns,
+//! instead of a row in `netstate_<t>_close`. A row has at most one close, inline or in the
+//! close table; the view and every query read both. A close row cost a tuple and a
+//! primary-key entry at a random place (replayed alone, the FLOW close COPY was ~29% of
+//! the FLOW COPYs' cost on PostgreSQL). Second, when that close's C line closed only this
+//! row and each of its cells but the copy-on-close ones is the row's or NULL (exporters
+//! write the keys and counters), the line itself is not stored either: the row's
+//! `ns_close_ikey` and `ns_close_line` keep its place in the canonical order,
+//! `ns_close_nulls` has bit i set where column i was NULL in the line, and everything
+//! else it held is the row's or the inline close's. Such
+//! an absorbed event has the id `-row id` (unique: a row closes once; never a stored
+//! event's). An O/C pair then costs one tuple and one primary-key entry, where a plain
+//! COPY of the lines writes two tuples. A re-merge stores the absorbed events it reaches
+//! as close events again, clears the inline closes it replays (an UPDATE of the few rows
+//! it reaches) and writes all its closes to the close table. [`upgrade_all`], run by
+//! every migration, brings tables of older layouts up to date.
 
 use vantage_warehouse::{Backend, Migration, Sql, WarehouseError};
 
@@ -92,13 +99,14 @@ CREATE TABLE netstate_reject (
     Migration {
         version: 2,
         name: "netstate storage layout versions",
-        // 1: closes only in the close table; 2: closes in the file of their row inline.
+        // 1: closes only in the close table; 2: closes in the file of their row inline;
+        // 3: also their C lines, when the row rebuilds them (module docs).
         sql: "ALTER TABLE netstate_table ADD COLUMN storage BIGINT NOT NULL DEFAULT 1;",
     },
 ];
 
 /// The storage layout [`ensure_table`] creates and [`upgrade_all`] brings older tables to.
-const STORAGE_VERSION: i64 = 2;
+const STORAGE_VERSION: i64 = 3;
 
 /// The canonical-order and origin columns both rows and close events carry; the file
 /// (source, name, FIRST, SERIAL) is one integer into `netstate_file`, so a row stores no
@@ -178,7 +186,9 @@ pub fn names(def: &TableDef) -> Names {
 }
 
 /// The row table's inline-close columns ([module docs](self)), each with its SQL type:
-/// DELETED_DT, one per copy-on-close column, then the closing event.
+/// DELETED_DT, one per copy-on-close column, the closing event, then the absorbed
+/// event's ID-or-line, line and NULL columns ([`ABSORBED_COLS`] of them; NULL when the
+/// event is stored).
 pub fn inline_close_cols(def: &TableDef) -> Vec<(String, &'static str)> {
     let mut cols = vec![("ns_deleted_dt".to_string(), "BIGINT")];
     cols.extend(
@@ -188,8 +198,15 @@ pub fn inline_close_cols(def: &TableDef) -> Vec<(String, &'static str)> {
             .map(|c| (format!("ns_closed_{}", c.sql_name()), c.ty.sql())),
     );
     cols.push(("ns_close_event".into(), "BIGINT"));
+    cols.extend(
+        ["ns_close_ikey", "ns_close_line", "ns_close_nulls"].map(|c| (c.to_string(), "BIGINT")),
+    );
     cols
 }
+
+/// How many of [`inline_close_cols`], at its end, describe an absorbed close event (the
+/// columns layout 3 added).
+pub const ABSORBED_COLS: usize = 3;
 
 /// The index of the inline DELETED_DT: BRIN on PostgreSQL like the other time indexes;
 /// on SQLite a B-tree over the closed rows only (open rows and event tables add nothing).
@@ -237,12 +254,14 @@ fn alter_storage(db: &mut dyn Sql, def: &TableDef, changes: &str) -> Result<(), 
     db.batch(&render(&sql, db.backend()))
 }
 
-/// Brings a table created by an older layout up to [`STORAGE_VERSION`]: adds the inline
-/// close columns (NULL: every close stays where it is) and their index, and redefines
-/// the view.
-fn upgrade_table(db: &mut dyn Sql, def: &TableDef) -> Result<(), WarehouseError> {
+/// Brings a table stored in layout `from` up to [`STORAGE_VERSION`]: adds the inline
+/// close columns it lacks (NULL: every close and close event stays where it is) and
+/// their index, and redefines the view.
+fn upgrade_table(db: &mut dyn Sql, def: &TableDef, from: i64) -> Result<(), WarehouseError> {
     let n = names(def);
-    let mut sql: String = inline_close_cols(def)
+    let cols = inline_close_cols(def);
+    let missing = if from < 2 { &cols[..] } else { &cols[cols.len() - ABSORBED_COLS..] };
+    let mut sql: String = missing
         .iter()
         .map(|(col, ty)| format!("ALTER TABLE {} ADD COLUMN {col} {ty};\n", n.row))
         .collect();
@@ -374,7 +393,7 @@ pub fn table_exists(db: &mut dyn Sql, table: &str) -> Result<bool, WarehouseErro
 pub fn upgrade_all(db: &mut dyn Sql) -> Result<(), WarehouseError> {
     let lock = if db.backend() == Backend::Postgres { " FOR UPDATE" } else { "" };
     let rows = db.query(
-        &format!("SELECT definition FROM netstate_table WHERE storage < ?{lock}"),
+        &format!("SELECT definition, storage FROM netstate_table WHERE storage < ?{lock}"),
         &[STORAGE_VERSION.into()],
     )?;
     for r in &rows.rows {
@@ -382,7 +401,49 @@ pub fn upgrade_all(db: &mut dyn Sql) -> Result<(), WarehouseError> {
         let def: TableDef = serde_json::from_str(text).map_err(|e| {
             WarehouseError::Conversion(format!("netstate_table: a definition does not parse: {e}"))
         })?;
-        upgrade_table(db, &def)?;
+        let from = r.get(1).and_then(vantage_warehouse::Value::as_i64).unwrap_or(1);
+        upgrade_table(db, &def, from)?;
     }
     Ok(())
+}
+
+/// Stores the absorbed close events ([module docs](self)) of `source`'s rows closed at
+/// or after `t0` as close events again, rebuilt from their rows: a re-merge from `t0` is
+/// about to clear those inline closes and replays the lines it finds stored.
+pub fn restore_absorbed_events(
+    db: &mut dyn Sql,
+    def: &TableDef,
+    source: &str,
+    t0: i64,
+) -> Result<u64, WarehouseError> {
+    let n = names(def);
+    let cols: String = def.columns.iter().map(|c| format!(", {}", c.sql_name())).collect();
+    let values: String = absorbed_event_cells(def).iter().map(|v| format!(", {v}")).collect();
+    db.execute(
+        &format!(
+            "INSERT INTO {event} (ns_id, ns_file_id, ns_ikey, ns_line, created_dt, ns_type{cols})
+             SELECT ns_close_event, ns_file_id, ns_close_ikey, ns_close_line, ns_deleted_dt, 'C'{values}
+             FROM {row} WHERE ns_close_line IS NOT NULL AND ns_deleted_dt >= ?
+             AND ns_file_id IN (SELECT id FROM netstate_file WHERE source = ?)",
+            event = n.event,
+            row = n.row,
+        ),
+        &[t0.into(), source.into()],
+    )
+}
+
+/// Per column of `def`, the SQL that rebuilds an absorbed close event's cell from its row
+/// ([module docs](self)): the inline copy, NULL where the line had NULL, else the row's.
+pub fn absorbed_event_cells(def: &TableDef) -> Vec<String> {
+    def.columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match c.copy_on_close {
+            true => format!("ns_closed_{}", c.sql_name()),
+            false => format!(
+                "CASE WHEN (ns_close_nulls >> {i}) & 1 = 1 THEN NULL ELSE {} END",
+                c.sql_name()
+            ),
+        })
+        .collect()
 }

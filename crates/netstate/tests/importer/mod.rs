@@ -67,9 +67,27 @@ fn brute_at(e: &mut Env, table: &str, t: i64) -> Vec<String> {
         .collect()
 }
 
-fn generated_on(backend: &str) {
+/// Checks that every FLOW C and `*` line is stored once: as a close event, or absorbed
+/// into the row it closed (re-merges store those they reach as events again); returns
+/// how many were absorbed.
+fn lines_stored_once(e: &mut Env) -> i64 {
+    let mut count = |sql: &str| e.wh.query_i64(sql, &[]).unwrap().unwrap_or(0);
+    let absorbed = count("SELECT COUNT(*) FROM netstate_flow_row WHERE ns_close_line IS NOT NULL");
+    let events = count("SELECT COUNT(*) FROM netstate_flow_close_event");
+    let lines: i64 = query::log(&mut e.wh)
+        .unwrap()
+        .iter()
+        .filter(|l| l.table == "FLOW")
+        .map(|l| l.closes + l.close_alls)
+        .sum();
+    assert_eq!(absorbed + events, lines, "each C and * line stored once");
+    absorbed
+}
+
+fn generated_on(backend: &str, period_s: u64) {
     let gen_dir = tempfile::tempdir().unwrap();
-    let m = generate(&small(gen_dir.path(), 0.3)).unwrap();
+    let m =
+        generate(&GenerateOptions { period_s, batches: 4, ..small(gen_dir.path(), 0.3) }).unwrap();
     let mut a = env(backend);
     import_all(&mut a, &m, 50, false);
     let total: u64 = query::log(&mut a.wh).unwrap().iter().map(|l| l.rows as u64).sum();
@@ -78,9 +96,19 @@ fn generated_on(backend: &str) {
         query::log(&mut a.wh).unwrap().iter().any(|l| l.remerged_from.is_some()),
         "late files re-merged"
     );
+    let absorbed = lines_stored_once(&mut a);
     // Reverse batch order, other snapshot spacing: same rows.
     let mut b = env(backend);
     import_all(&mut b, &m, 0, true);
+    lines_stored_once(&mut b);
+    if period_s >= 30 {
+        // Flows close in the file that opened them: C lines absorbed; in reverse order the
+        // earlier batches, late, re-merge over them and store them as close events again.
+        let restored =
+            b.wh.query_i64("SELECT COUNT(*) FROM netstate_flow_close_event WHERE ns_id < 0", &[]);
+        assert!(absorbed > 0, "C lines absorbed");
+        assert!(restored.unwrap().unwrap_or(0) > 0, "absorbed lines stored again by re-merges");
+    }
     let (da, db) =
         (query::dump_canonical(&mut a.wh).unwrap(), query::dump_canonical(&mut b.wh).unwrap());
     assert_eq!(rows_only(&da), rows_only(&db), "rows independent of arrival order");
@@ -132,7 +160,10 @@ fn generated_on(backend: &str) {
 #[test]
 fn generated_histories_merge_the_same_whatever_the_order() {
     for b in backends() {
-        generated_on(b);
+        // Files of 10 s hold no closes of their own rows (10 s idle timeout); of 30 s many.
+        for period_s in [10, 30] {
+            generated_on(b, period_s);
+        }
     }
 }
 
@@ -324,9 +355,10 @@ fn recorded_flows_merge_once() {
     }
 }
 
-/// Turns the warehouse's tables back into the first storage layout (every close in the
-/// close table, no inline-close columns), as a warehouse of an earlier Vantage has them.
-fn downgrade_to_first_layout(e: &mut Env) {
+/// Turns the warehouse's tables back into storage layout `to`, as a warehouse of an
+/// earlier Vantage has them: 2 stores every close event in the close-event table (none
+/// absorbed into its row), 1 also every close in the close table (no inline closes).
+fn downgrade(e: &mut Env, to: i64) {
     for def in vantage_netstate::builtin_tables() {
         let stem = format!("netstate_{}", def.name.to_ascii_lowercase());
         let exists =
@@ -338,52 +370,78 @@ fn downgrade_to_first_layout(e: &mut Env) {
         if exists != Some(1) {
             continue;
         }
-        let copies: Vec<String> = def
+        let names: Vec<String> = def.columns.iter().map(|c| c.name.to_ascii_lowercase()).collect();
+        let event_values: String = def
             .columns
             .iter()
-            .filter(|c| c.copy_on_close)
-            .map(|c| c.name.to_ascii_lowercase())
+            .zip(&names)
+            .enumerate()
+            .map(|(i, (c, n))| match c.copy_on_close {
+                true => format!(", ns_closed_{n}"),
+                false => {
+                    format!(", CASE WHEN (ns_close_nulls >> {i}) & 1 = 1 THEN NULL ELSE {n} END")
+                }
+            })
             .collect();
-        let list =
-            |prefix: &str| copies.iter().map(|c| format!(", {prefix}{c}")).collect::<String>();
-        let mut inline = vec!["ns_deleted_dt".to_string()];
-        inline.extend(copies.iter().map(|c| format!("ns_closed_{c}")));
-        inline.push("ns_close_event".into());
         let mut sql = format!(
-            "INSERT INTO {stem}_close (row_id, event_id, ns_file_id, deleted_dt{to})
-             SELECT ns_id, ns_close_event, ns_file_id, ns_deleted_dt{from} FROM {stem}_row WHERE ns_deleted_dt IS NOT NULL;
-             DROP VIEW {stem}; DROP INDEX {stem}_row_deleted;",
-            to = list(""),
-            from = list("ns_closed_"),
+            "INSERT INTO {stem}_close_event (ns_id, ns_file_id, ns_ikey, ns_line, created_dt, ns_type{cols})
+             SELECT ns_close_event, ns_file_id, ns_close_ikey, ns_close_line, ns_deleted_dt, 'C'{event_values}
+             FROM {stem}_row WHERE ns_close_line IS NOT NULL;
+             ALTER TABLE {stem}_row DROP COLUMN ns_close_ikey; ALTER TABLE {stem}_row DROP COLUMN ns_close_line;
+             ALTER TABLE {stem}_row DROP COLUMN ns_close_nulls;",
+            cols = names.iter().map(|n| format!(", {n}")).collect::<String>(),
         );
-        for c in &inline {
-            sql.push_str(&format!("ALTER TABLE {stem}_row DROP COLUMN {c};"));
+        if to == 1 {
+            let copies: Vec<String> = def
+                .columns
+                .iter()
+                .filter(|c| c.copy_on_close)
+                .map(|c| c.name.to_ascii_lowercase())
+                .collect();
+            let list =
+                |prefix: &str| copies.iter().map(|c| format!(", {prefix}{c}")).collect::<String>();
+            let mut inline = vec!["ns_deleted_dt".to_string()];
+            inline.extend(copies.iter().map(|c| format!("ns_closed_{c}")));
+            inline.push("ns_close_event".into());
+            sql.push_str(&format!(
+                "INSERT INTO {stem}_close (row_id, event_id, ns_file_id, deleted_dt{to})
+                 SELECT ns_id, ns_close_event, ns_file_id, ns_deleted_dt{from} FROM {stem}_row WHERE ns_deleted_dt IS NOT NULL;
+                 DROP VIEW {stem}; DROP INDEX {stem}_row_deleted;",
+                to = list(""),
+                from = list("ns_closed_"),
+            ));
+            for c in &inline {
+                sql.push_str(&format!("ALTER TABLE {stem}_row DROP COLUMN {c};"));
+            }
+            // A stand-in: the upgrade replaces the view whatever it was.
+            sql.push_str(&format!("CREATE VIEW {stem} AS SELECT ns_id AS id FROM {stem}_row;"));
         }
-        // A stand-in: the upgrade replaces the view whatever it was.
-        sql.push_str(&format!("CREATE VIEW {stem} AS SELECT ns_id AS id FROM {stem}_row;"));
         e.wh.batch(&sql).unwrap();
     }
-    e.wh.batch("UPDATE netstate_table SET storage = 1").unwrap();
+    e.wh.execute("UPDATE netstate_table SET storage = ?", &[to.into()]).unwrap();
 }
 
-fn upgraded_on(backend: &str) {
+fn upgraded_on(backend: &str, from: i64) {
     let gen_dir = tempfile::tempdir().unwrap();
-    let m = generate(&small(gen_dir.path(), 0.0)).unwrap();
+    // Files of a minute: flows opened and closed in one file (10 s idle timeout), so some
+    // closes are inline and some C lines absorbed before the downgrade.
+    let m = generate(&GenerateOptions { period_s: 60, ..small(gen_dir.path(), 0.0) }).unwrap();
     let mut clean = env(backend);
     import_all(&mut clean, &m, 100, false);
+    assert!(lines_stored_once(&mut clean) > 0, "closes in the file of their row absorbed");
     // The first batch into the older layout, the rest after the upgrade.
     let mut old = env(backend);
     let loaded = old.path("loaded");
     for b in 0..m.options.batches {
         if b == 1 {
-            downgrade_to_first_layout(&mut old);
+            downgrade(&mut old, from);
             let err = query::at(&mut old.wh, "FLOW", 0, None).unwrap_err().to_string();
             assert!(err.contains("vantage netstate import"), "{err}");
         }
         import_batch(&mut old, &m, b, &loaded, 100);
     }
     let stored = old.wh.query_i64("SELECT MIN(storage) FROM netstate_table", &[]).unwrap();
-    assert_eq!(stored, Some(2), "every table upgraded");
+    assert_eq!(stored, Some(3), "every table upgraded");
     assert_eq!(
         rows_only(&query::dump_canonical(&mut old.wh).unwrap()),
         rows_only(&query::dump_canonical(&mut clean.wh).unwrap()),
@@ -394,6 +452,8 @@ fn upgraded_on(backend: &str) {
 #[test]
 fn older_storage_layout_is_upgraded_in_place() {
     for b in backends() {
-        upgraded_on(b);
+        for from in [1, 2] {
+            upgraded_on(b, from);
+        }
     }
 }
