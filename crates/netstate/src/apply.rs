@@ -625,7 +625,12 @@ pub fn apply_lines(
     // Read before the batch's rows are stored, so they are not in it twice.
     let started = std::time::Instant::now();
     let preloaded = match (def.kind, late, open.is_none()) {
-        (TableKind::State, false, true) => Some(load_open_now(db, def, n, batch.source)?),
+        (TableKind::State, false, true) => {
+            Some(match crate::openstore::load(db, &def.name, batch.source)? {
+                Some(set) => set,
+                None => load_open_now(db, def, n, batch.source)?,
+            })
+        }
         _ => None,
     };
     let row_base = next_id(db, &n.row)?;

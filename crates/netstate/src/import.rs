@@ -501,6 +501,9 @@ impl<'a> Importer<'a> {
                 // The entry must count for the watermark before snapshots are decided;
                 // a scratch insert is replaced below with the final figures.
                 let seq = loadlog::insert(tx, &entry)?;
+                if let Some(set) = open.as_ref() {
+                    crate::openstore::save(tx, &def.name, &source, seq, set)?;
+                }
                 let snapshots_from = Instant::now();
                 let done = snapshot::maintain(tx, &def.name, &n, applied.oldest, every)?;
                 snapshots_in = snapshots_from.elapsed();

@@ -26,6 +26,7 @@ mod import;
 mod loadlog;
 pub mod merge;
 mod name;
+mod openstore;
 mod parse;
 pub mod query;
 mod readahead;

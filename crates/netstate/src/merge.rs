@@ -130,6 +130,14 @@ impl OpenSet {
         self.rows.insert(id, keys);
     }
 
+    /// The open rows and their key cells, in id order (a stable form to store).
+    pub fn rows_by_id(&self) -> Vec<(i64, &[Cell])> {
+        let mut rows: Vec<(i64, &[Cell])> =
+            self.rows.iter().map(|(id, keys)| (*id, keys.as_slice())).collect();
+        rows.sort_unstable_by_key(|r| r.0);
+        rows
+    }
+
     /// Number of open rows.
     pub fn len(&self) -> usize {
         self.rows.len()

@@ -103,6 +103,19 @@ CREATE TABLE netstate_reject (
         // 3: also their C lines, when the row rebuilds them (module docs).
         sql: "ALTER TABLE netstate_table ADD COLUMN storage BIGINT NOT NULL DEFAULT 1;",
     },
+    Migration {
+        version: 3,
+        name: "netstate open sets kept with their last file",
+        sql: "
+CREATE TABLE netstate_open_set (
+    table_name TEXT NOT NULL,
+    source TEXT NOT NULL,
+    load_seq BIGINT NOT NULL,
+    members {blob} NOT NULL,
+    PRIMARY KEY (table_name, source)
+);
+",
+    },
 ];
 
 /// The storage layout [`ensure_table`] creates and [`upgrade_all`] brings older tables to.
