@@ -160,6 +160,7 @@ fn stage(
     out: &std::sync::mpsc::SyncSender<Chunk>,
     spare: &std::sync::mpsc::Receiver<Vec<Vec<Value>>>,
 ) -> Staged {
+    let started = std::time::Instant::now();
     let mut done = Staged { items: Vec::with_capacity(lines.len()), ..Staged::default() };
     // Row base+k is the O line lines[opens[k]], event base+j the line lines[events[j]].
     let (mut opens, mut events) = (Vec::new(), Vec::new());
@@ -196,6 +197,7 @@ fn stage(
         };
         done.items.push(Item { order, action });
     }
+    let itemized = started.elapsed();
     // Rows this file opens and closes get their close inline; the others' go after.
     // Per inline close, the NULL cells of its C line when the row absorbs it.
     let mut inline: Vec<Option<(merge::Closed, Option<i64>)>> = Vec::new();
@@ -246,6 +248,11 @@ fn stage(
             None => true,
         }
     };
+    tracing::debug!(
+        items_ms = itemized.as_secs_f64() * 1e3,
+        merge_ms = (started.elapsed() - itemized).as_secs_f64() * 1e3,
+        "Lines staged."
+    );
     let mut event_values = Pending::new(st.chunk);
     for (j, &e) in events.iter().enumerate() {
         if absorbed[j] {
