@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use vantage_warehouse::{Backend, Sql, Value, WarehouseError};
 
 use crate::cell::Cell;
+use crate::itemize::{itemize, FileOrder, Itemized};
 use crate::merge::{self, Action, Item, OpenSet, OrderKey};
 use crate::parse::{Line, LineType};
 use crate::schema::{TableDef, TableKind};
@@ -122,13 +123,9 @@ enum Target {
 
 /// What staging a file needs to know besides its lines.
 struct Stage<'a> {
-    file: std::sync::Arc<str>,
-    first: i64,
-    serial: u64,
     file_id: i64,
     row_base: i64,
     event_base: i64,
-    keys: &'a [usize],
     copies: &'a [usize],
     chunk: usize,
     backend: Backend,
@@ -147,56 +144,26 @@ struct Staged {
 }
 
 /// On the staging thread: turns `lines` into stored values, sent in chunks to the
-/// warehouse thread (which sends their vectors back for reuse), and into merge items.
-/// When given `set`, the lines are merged into it first, so that each row this file
+/// warehouse thread (which sends their vectors back for reuse); `itemized` are their
+/// merge items, ids still counted in the file. When given `set`, the lines are merged into it first, so that each row this file
 /// closes is sent with its close inline and, where the row rebuilds it, with its C line
 /// absorbed ([`crate::store`]); then go the close events still stored, the rows, and the
 /// closes of older rows as close rows. Stops early when the warehouse thread stops taking
 /// chunks (it failed).
 fn stage(
     mut lines: Vec<Line>,
+    mut itemized: Itemized,
     st: &Stage<'_>,
     set: Option<OpenSet>,
     out: &std::sync::mpsc::SyncSender<Chunk>,
     spare: &std::sync::mpsc::Receiver<Vec<Vec<Value>>>,
 ) -> Staged {
     let started = std::time::Instant::now();
-    let mut done = Staged { items: Vec::with_capacity(lines.len()), ..Staged::default() };
+    itemized.offset(st.row_base, st.event_base);
+    let Itemized { items, opens, events, closes, close_alls } = itemized;
     // Row base+k is the O line lines[opens[k]], event base+j the line lines[events[j]].
-    let (mut opens, mut events) = (Vec::new(), Vec::new());
-    for (at, l) in lines.iter().enumerate() {
-        let order = OrderKey {
-            created: l.created,
-            first: st.first,
-            serial: st.serial,
-            file: st.file.clone(),
-            ikey: l.ikey,
-            line: l.line,
-        };
-        let cells = &l.cells;
-        let pick = |idx: &[usize]| {
-            idx.iter().map(|&i| cells.get(i).cloned().unwrap_or(Cell::Null)).collect()
-        };
-        let action = match l.ty {
-            LineType::Open => {
-                done.opens += 1;
-                opens.push(at);
-                Action::Open { id: st.row_base + opens.len() as i64 - 1, keys: pick(st.keys) }
-            }
-            ty => {
-                events.push(at);
-                let event = st.event_base + events.len() as i64 - 1;
-                if ty == LineType::Close {
-                    done.closes += 1;
-                    Action::Close { event, keys: pick(st.keys), copies: pick(st.copies) }
-                } else {
-                    done.close_alls += 1;
-                    Action::CloseAll { event }
-                }
-            }
-        };
-        done.items.push(Item { order, action });
-    }
+    let mut done =
+        Staged { items, opens: opens.len() as i64, closes, close_alls, ..Staged::default() };
     let itemized = started.elapsed();
     // Rows this file opens and closes get their close inline; the others' go after.
     // Per inline close, the NULL cells of its C line when the row absorbs it.
@@ -375,13 +342,14 @@ fn store_lines(
     n: &Names,
     cols: [&[&str]; 3],
     lines: Vec<Line>,
+    itemized: Itemized,
     st: &Stage<'_>,
     set: Option<OpenSet>,
 ) -> Result<Staged, WarehouseError> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(1);
     let (spare_tx, spare_rx) = std::sync::mpsc::channel();
     std::thread::scope(|scope| {
-        let staging = scope.spawn(move || stage(lines, st, set, &tx, &spare_rx));
+        let staging = scope.spawn(move || stage(lines, itemized, st, set, &tx, &spare_rx));
         let stored = (|| {
             for c in rx.iter() {
                 let (table, columns) = match c.to {
@@ -608,14 +576,17 @@ fn load_replay(
 }
 
 /// Stores `lines` of one file and merges them, consuming them (each line's cells move
-/// into its stored values, so a file's memory is reused as it is stored). `open` is the pair's open set cached by
-/// the caller for the run (`None`: read from the database); it is left up to date.
-pub fn apply_lines(
+/// into its stored values, so a file's memory is reused as it is stored). `itemized`:
+/// their merge items when built ahead ([`crate::itemize`]; `None`: built here). `open` is
+/// the pair's open set cached by the caller for the run (`None`: read from the
+/// database); it is left up to date.
+pub(crate) fn apply_lines(
     db: &mut dyn Sql,
     def: &TableDef,
     n: &Names,
     batch: &Batch<'_>,
     lines: Vec<Line>,
+    itemized: Option<Itemized>,
     open: &mut Option<OpenSet>,
 ) -> Result<Applied, WarehouseError> {
     let mut out = Applied {
@@ -667,20 +638,14 @@ pub fn apply_lines(
         vec!["row_id".into(), "event_id".into(), "ns_file_id".into(), "deleted_dt".into()];
     close_cols.extend(copies.iter().map(|&i| def.columns[i].sql_name()));
     let close_cols: Vec<&str> = close_cols.iter().map(String::as_str).collect();
-    let st = Stage {
-        file: batch.file.into(),
-        first: batch.first,
-        serial: batch.serial,
-        file_id,
-        row_base,
-        event_base,
-        keys: &keys,
-        copies: &copies,
-        chunk,
-        backend: db.backend(),
-    };
+    let itemized = itemized.unwrap_or_else(|| {
+        let file = FileOrder { name: batch.file.into(), first: batch.first, serial: batch.serial };
+        itemize(&lines, &file, &keys, &copies)
+    });
+    let st = Stage { file_id, row_base, event_base, copies: &copies, chunk, backend: db.backend() };
     let storing = std::time::Instant::now();
-    let staged = store_lines(db, n, [&row_cols, &event_cols, &close_cols], lines, &st, given)?;
+    let cols = [&row_cols[..], &event_cols[..], &close_cols[..]];
+    let staged = store_lines(db, n, cols, lines, itemized, &st, given)?;
     tracing::debug!(
         file = batch.file,
         open_set_ms = (storing - started).as_secs_f64() * 1e3,

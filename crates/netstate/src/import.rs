@@ -423,7 +423,7 @@ impl<'a> Importer<'a> {
                 );
                 return self.rejected(r, None);
             }
-            Ahead::Read(file) => file,
+            Ahead::Read(file) => *file,
         };
         let Some(def) = tables::lookup(self.wh, &fname.table)? else {
             let r = reject(
@@ -449,8 +449,8 @@ impl<'a> Importer<'a> {
             );
             return self.rejected(r, Some(&sha));
         }
-        let lines = match content.lines(&def) {
-            Ok(lines) => lines,
+        let (lines, itemized) = match content.lines(&def) {
+            Ok(parsed) => parsed,
             Err(e) => return self.rejected(reject(Some(e.line), e.reason, e.detail), Some(&sha)),
         };
         let rows = lines.len() as i64;
@@ -474,7 +474,7 @@ impl<'a> Importer<'a> {
             store::ensure_table(tx, &def)?;
             let n = names(&def);
             let batch = Batch { source: &source, file: name, first: fname.first, serial: fname.serial };
-            let applied = apply_lines(tx, &def, &n, &batch, lines, &mut open)?;
+            let applied = apply_lines(tx, &def, &n, &batch, lines, itemized, &mut open)?;
             applied_in = started.elapsed();
             let mut entry = LoadEntry {
                 seq: 0,

@@ -23,6 +23,7 @@ mod dirlock;
 pub mod flows;
 pub mod generate;
 mod import;
+mod itemize;
 mod loadlog;
 pub mod merge;
 mod name;

@@ -1,6 +1,7 @@
-//! Reading ahead: the next file of a run is read, hashed and parsed on a thread of its
-//! own while the current file's transaction runs, so the warehouse does not wait for the
-//! client's parsing between files, nor the client for the warehouse.
+//! Reading ahead: the next file of a run is read, hashed, parsed and turned into merge
+//! items on a thread of its own while the current file's transaction runs, so the
+//! warehouse does not wait for the client's parsing between files, nor the client for
+//! the warehouse.
 //!
 //! Only work that needs no warehouse is done ahead: a table defined in the warehouse
 //! (not shipped) is parsed when its turn comes, after its definition is read. Every
@@ -10,6 +11,7 @@
 use std::path::Path;
 use std::thread::Scope;
 
+use crate::itemize::{itemize, FileOrder, Itemized};
 use crate::name::FileName;
 use crate::parse::{parse_file, Line, ParseError};
 use crate::schema::{builtin, TableDef};
@@ -20,8 +22,8 @@ pub(crate) enum Ahead {
     Empty,
     /// The name is not `TABLE-FIRST-LAST-SERIAL.sql`; not read.
     BadName,
-    /// Read and hashed.
-    Read(ReadFile),
+    /// Read and hashed (boxed: a parsed file's lines and items are the large case).
+    Read(Box<ReadFile>),
 }
 
 /// A file read and hashed, parsed when its table is a shipped one.
@@ -38,18 +40,19 @@ pub(crate) struct ReadFile {
 
 /// A read file's content: parsed ahead (shipped tables), or left for its turn.
 pub(crate) enum Content {
-    /// The parse, with the shipped definition.
-    Parsed(Result<Vec<Line>, ParseError>),
+    /// The parse and its merge items, with the shipped definition.
+    Parsed(Result<(Vec<Line>, Itemized), ParseError>),
     /// The bytes of a table defined in the warehouse.
     Raw(Vec<u8>),
 }
 
 impl Content {
-    /// The file's lines under `def`, parsing now what was not parsed ahead.
-    pub fn lines(self, def: &TableDef) -> Result<Vec<Line>, ParseError> {
+    /// The file's lines under `def`, parsing now what was not parsed ahead, and their
+    /// merge items when they were built ahead.
+    pub fn lines(self, def: &TableDef) -> Result<(Vec<Line>, Option<Itemized>), ParseError> {
         match self {
-            Content::Parsed(parsed) => parsed,
-            Content::Raw(bytes) => parse_file(&bytes, def),
+            Content::Parsed(parsed) => parsed.map(|(lines, items)| (lines, Some(items))),
+            Content::Raw(bytes) => parse_file(&bytes, def).map(|lines| (lines, None)),
         }
     }
 }
@@ -64,10 +67,14 @@ pub(crate) fn read(path: &Path, name: &str) -> std::io::Result<Ahead> {
     let bytes = std::fs::read(path)?;
     let sha = vantage_core::hash::sha256_hex(&bytes);
     let content = match builtin(&fname.table) {
-        Some(def) => Content::Parsed(parse_file(&bytes, &def)),
+        Some(def) => Content::Parsed(parse_file(&bytes, &def).map(|lines| {
+            let file = FileOrder { name: name.into(), first: fname.first, serial: fname.serial };
+            let items = itemize(&lines, &file, &def.keys(), &def.copies());
+            (lines, items)
+        })),
         None => Content::Raw(bytes),
     };
-    Ok(Ahead::Read(ReadFile { name: fname, size, sha, content }))
+    Ok(Ahead::Read(Box::new(ReadFile { name: fname, size, sha, content })))
 }
 
 /// How many files may wait, read, for the importer: with the one being read, at most two
