@@ -145,11 +145,11 @@ struct Staged {
 
 /// On the staging thread: turns `lines` into stored values, sent in chunks to the
 /// warehouse thread (which sends their vectors back for reuse); `itemized` are their
-/// merge items, ids still counted in the file. When given `set`, the lines are merged into it first, so that each row this file
-/// closes is sent with its close inline and, where the row rebuilds it, with its C line
-/// absorbed ([`crate::store`]); then go the close events still stored, the rows, and the
-/// closes of older rows as close rows. Stops early when the warehouse thread stops taking
-/// chunks (it failed).
+/// merge items, ids still counted in the file. When given `set`, the lines are merged
+/// into it first, so that each row this file closes is sent with its close inline and,
+/// where the row rebuilds it, with its C line absorbed ([`crate::store`]); then go the
+/// close events still stored, the rows, and the closes of older rows as close rows.
+/// Stops early when the warehouse thread stops taking chunks (it failed).
 fn stage(
     mut lines: Vec<Line>,
     mut itemized: Itemized,
@@ -164,7 +164,6 @@ fn stage(
     // Row base+k is the O line lines[opens[k]], event base+j the line lines[events[j]].
     let mut done =
         Staged { items, opens: opens.len() as i64, closes, close_alls, ..Staged::default() };
-    let itemized = started.elapsed();
     // Rows this file opens and closes get their close inline; the others' go after.
     // Per inline close, the NULL cells of its C line when the row absorbs it.
     let mut inline: Vec<Option<(merge::Closed, Option<i64>)>> = Vec::new();
@@ -215,11 +214,7 @@ fn stage(
             None => true,
         }
     };
-    tracing::debug!(
-        items_ms = itemized.as_secs_f64() * 1e3,
-        merge_ms = (started.elapsed() - itemized).as_secs_f64() * 1e3,
-        "Lines staged."
-    );
+    tracing::debug!(merge_ms = started.elapsed().as_secs_f64() * 1e3, "Lines merged.");
     let mut event_values = Pending::new(st.chunk);
     for (j, &e) in events.iter().enumerate() {
         if absorbed[j] {
